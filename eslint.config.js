@@ -12,7 +12,12 @@ export default tseslint.config(
   {
     languageOptions: {
       globals: { ...globals.node },
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      // tsconfig.check.json covers src, test and config files of each package, so
+      // tests are linted with the same type information they are checked with.
+      parserOptions: {
+        project: ['*/tsconfig.check.json', 'packages/*/tsconfig.check.json', 'services/*/tsconfig.check.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

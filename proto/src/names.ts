@@ -140,9 +140,7 @@ export const subjects = {
 export const auditKinds = ['session', 'message', 'admin', 'config'] as const;
 export type AuditKind = (typeof auditKinds)[number];
 
-export type DeliverSubject =
-  | { kind: 'local'; domain: string }
-  | { kind: 'remote'; route: string };
+export type DeliverSubject = { kind: 'local'; domain: string } | { kind: 'remote'; route: string };
 
 /** Inverse of `subjects.deliverLocal` / `subjects.deliverRemote`; undefined if not one. */
 export function parseDeliverSubject(subject: string): DeliverSubject | undefined {
@@ -325,15 +323,15 @@ export const configKeys = {
   domain(fqdn: string): string {
     return `domain.${assertDnsName('domain', fqdn)}`;
   },
-  /** `policy.<name>`: one compiled MailPolicy. */
+  /** `policy.<name>`: one compiled MailPolicy; a Kubernetes object name (DNS subdomain). */
   policy(name: string): string {
-    return `policy.${assertToken('policy name', name)}`;
+    return `policy.${assertDnsName('policy name', name)}`;
   },
 } as const;
 
 /** Keys of the `mailmesh-load` bucket: `<service>.<instance>`. */
 export function loadKey(service: Stage, instance: string): string {
-  return `${assertStage(service)}.${assertToken('instance', instance)}`;
+  return `${assertStage(service)}.${assertDnsName('instance', instance)}`;
 }
 
 /** Keys of the `mailmesh-queue` bucket: the mail id. */

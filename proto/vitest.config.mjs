@@ -1,0 +1,12 @@
+// @ts-check
+// JavaScript, not TypeScript, so that ESLint's project service (which only
+// knows tsconfig.json files, and proto/tsconfig.json holds src only) need not
+// find it in a project.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+  },
+});
