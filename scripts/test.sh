@@ -10,8 +10,10 @@ cd "$root"
 . scripts/lib.sh
 
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1
+# Turbo's task cache lives beside the peers, so a fresh clone on a warm machine reuses it.
+export TURBO_CACHE_DIR="${TURBO_CACHE_DIR:-$MAILMESH_CACHE/turbo}"
 export PATH="$MAILMESH_BIN:$PATH"
-turbo=(npx --no-install turbo --cache-dir="$MAILMESH_CACHE/turbo")
+turbo=(npx --no-install turbo)
 
 step "[1/5] real test peers"
 bash scripts/setup.sh
