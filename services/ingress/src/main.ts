@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * `mailmesh-ingress`: the SMTP ingress process. Configuration comes from the
+ * `mailmesh-config` KV bucket (listeners, TLS files, limits); connections from
+ * the environment:
+ *
+ *   MAILMESH_NATS_URL        nats://127.0.0.1:4222 (comma-separated list allowed)
+ *   MAILMESH_NATS_USER / MAILMESH_NATS_PASS / MAILMESH_NATS_TOKEN
+ *   MAILMESH_S3_ENDPOINT     http://127.0.0.1:9000
+ *   MAILMESH_S3_ACCESS_KEY / MAILMESH_S3_SECRET_KEY / MAILMESH_S3_REGION
+ *   MAILMESH_INSTANCE        pod name (default: host name)
+ *   MAILMESH_HEALTH_PORT     /healthz /readyz /metrics (default 8025; 0 = any free port)
+ *   MAILMESH_INGRESS_DIR     Haraka config + message spool (default: $TMPDIR/mailmesh-ingress-<instance>)
+ *   MAILMESH_DNS_FILE        optional JSON table of DNS answers for SPF instead of the system resolver
+ *   MAILMESH_LOG_LEVEL       pino level (default info)
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSnapshot, type ConfigSnapshot } from '@mailmesh/config';
+import {
+  connectBus,
+  connectObjectStore,
+  createLogger,
+  createRegistry,
+  runService,
+  startHealthServer,
+  watchConfig,
+} from '@mailmesh/runtime';
+import { fileResolver } from './spf.js';
+import { instanceToken, startIngress } from './start.js';
+
+const env = process.env;
+const instance = instanceToken(env['MAILMESH_INSTANCE'] ?? (await import('node:os')).hostname());
+const log = createLogger('ingress', { instance });
+
+await runService({
+  name: 'ingress',
+  log,
+  start: async (ctx) => {
+    const bus = await connectBus({
+      servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
+      name: `ingress-${instance}`,
+      log,
+      ...(env['MAILMESH_NATS_USER'] !== undefined ? { user: env['MAILMESH_NATS_USER'] } : {}),
+      ...(env['MAILMESH_NATS_PASS'] !== undefined ? { pass: env['MAILMESH_NATS_PASS'] } : {}),
+      ...(env['MAILMESH_NATS_TOKEN'] !== undefined ? { token: env['MAILMESH_NATS_TOKEN'] } : {}),
+    });
+    ctx.onShutdown(() => bus.drain());
+    const store = connectObjectStore({
+      endpoint: env['MAILMESH_S3_ENDPOINT'] ?? 'http://127.0.0.1:9000',
+      accessKey: env['MAILMESH_S3_ACCESS_KEY'] ?? '',
+      secretKey: env['MAILMESH_S3_SECRET_KEY'] ?? '',
+      ...(env['MAILMESH_S3_REGION'] !== undefined ? { region: env['MAILMESH_S3_REGION'] } : {}),
+    });
+    ctx.onShutdown(() => store.close());
+    const config = watchConfig<ConfigSnapshot>(bus, (entries) => buildSnapshot(entries), { log });
+    ctx.onShutdown(() => config.stop());
+    await config.ready;
+    const registry = createRegistry('ingress', { instance });
+    const dnsFile = env['MAILMESH_DNS_FILE'];
+    const ingress = await startIngress({
+      bus,
+      store,
+      snapshot: () => config.current().value as ConfigSnapshot,
+      workDir: env['MAILMESH_INGRESS_DIR'] ?? join(tmpdir(), `mailmesh-ingress-${instance}`),
+      instance,
+      log,
+      registry,
+      ...(dnsFile !== undefined ? { resolver: await fileResolver(dnsFile) } : {}),
+    });
+    const health = await startHealthServer({
+      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8025),
+      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
+      registry,
+    });
+    log.info({ event: 'ingress.health', url: health.url }, 'health server listening');
+    ctx.onShutdown(() => health.close());
+    return { stop: () => ingress.stop() };
+  },
+});
