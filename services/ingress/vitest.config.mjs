@@ -9,6 +9,9 @@ export default defineConfig({
     // One Haraka per process: each test file gets its own fork, run one at a time
     // because the machine is small and shared.
     pool: 'forks',
+    // --expose-gc: the large-message test measures live memory (after a GC), not
+    // RSS, which also counts Buffers that are garbage but not yet collected.
+    poolOptions: { forks: { execArgv: ['--expose-gc'] } },
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 180_000,

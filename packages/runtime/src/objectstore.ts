@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Client, S3Error } from 'minio';
 
 import {
@@ -281,23 +281,46 @@ export function connectObjectStore(opts: ObjectStoreOptions): ObjectStore {
         const info = await client.putObject(bucket, key, buf, buf.length, meta);
         return { etag: info.etag, size };
       }
-      size = headBytes;
-      async function* rest(): AsyncGenerator<Buffer> {
-        let b: Buffer | undefined;
-        while ((b = head.shift()) !== undefined) yield b;
+      // Unknown size: a multipart upload driven part by part, so at most one
+      // part is held in memory and the source is read only as fast as S3 takes
+      // it. (minio's own stream path buffers up to 16 parts ahead of the upload.)
+      const headers = amzHeaders(meta);
+      const uploadId = await client.initiateNewMultipartUpload(bucket, key, headers);
+      try {
+        const etags: { part: number; etag: string }[] = [];
+        let part: Buffer[] = head;
+        let partBytes = headBytes;
+        size = 0;
         for (;;) {
+          if (partBytes >= partSize || (part.length > 0 && ended)) {
+            const payload = Buffer.concat(part);
+            part = [];
+            partBytes = 0;
+            const partNumber = etags.length + 1;
+            const r = await client.uploadPart(
+              { bucketName: bucket, objectName: key, uploadID: uploadId, partNumber, headers: {} },
+              payload,
+            );
+            etags.push({ part: partNumber, etag: r.etag });
+            size += payload.length;
+          }
+          if (ended) break;
           const r = await chunks.next();
-          if (r.done) return;
+          if (r.done) {
+            ended = true;
+            continue;
+          }
           const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-          size += buf.length;
-          yield buf;
+          part.push(buf);
+          partBytes += buf.length;
         }
+        d.signal?.throwIfAborted();
+        const info = await client.completeMultipartUpload(bucket, key, uploadId, etags);
+        return { etag: info.etag, size };
+      } catch (err) {
+        await client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
+        throw err;
       }
-      const stream = Readable.from(rest(), { objectMode: false, highWaterMark: 64 * 1024 });
-      d.signal?.addEventListener('abort', () => stream.destroy(), { once: true });
-      // Unknown size: minio sends `partSize` parts as they fill (multipart upload).
-      const info = await client.putObject(bucket, key, stream, undefined, meta);
-      return { etag: info.etag, size };
     } finally {
       d.signal?.removeEventListener('abort', abort);
     }
@@ -441,4 +464,22 @@ export function connectObjectStore(opts: ObjectStoreOptions): ObjectStore {
     },
   };
   return store;
+}
+
+/** Request headers for user metadata, as putObject would send them. */
+function amzHeaders(meta: Record<string, string>): Record<string, string> {
+  const standard = new Set([
+    'content-type',
+    'cache-control',
+    'content-disposition',
+    'content-encoding',
+    'content-language',
+    'expires',
+  ]);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(meta)) {
+    const lower = k.toLowerCase();
+    out[standard.has(lower) || lower.startsWith('x-amz-') ? k : `x-amz-meta-${k}`] = v;
+  }
+  return out;
 }

@@ -47,9 +47,19 @@ async function bigMessage(name: string, bytes: number): Promise<string> {
 describe('message size', () => {
   it('accepts 40 MiB with bounded memory and stores it intact', async () => {
     const file = await bigMessage('40m.eml', 40 * MIB);
-    const base = process.memoryUsage().rss;
+    // Live memory = JS heap + Buffers still referenced, sampled after a full GC.
+    // (RSS and unforced arrayBuffers also count dead line Buffers V8 has not yet
+    // collected, which grow with message size without being held.)
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) throw new Error('run with --expose-gc (vitest.config.mjs sets it)');
+    const live = (): number => {
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const base = live();
     let peak = base;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const sampler = setInterval(() => (peak = Math.max(peak, live())), 250);
     let steps;
     try {
       steps = await pySmtp({
@@ -69,11 +79,13 @@ describe('message size', () => {
     const data = steps.find((s) => s.step === 'data')!;
     expect(data.code).toBe(250);
     const mailId = queuedId(data.text)!;
-    // Receiving stays within a few MiB (Haraka spools to disk; the socket is paused
-    // while its queue drains). The S3 upload is what grows: minio's multipart
-    // BlockStream (behind @mailmesh/runtime ObjectStore.put) queues up to 16 parts
-    // of 5 MiB. Bounded, but not yet flat: see the runtime note in the report.
-    expect(peak - base).toBeLessThan(96 * MIB);
+    // Haraka spools to disk and the upload holds one 5 MiB part at a time: the live
+    // set while a 40 MiB message goes through must stay a fraction of its size.
+    console.log(
+      `live memory growth while accepting 40 MiB: ${((peak - base) / MIB).toFixed(1)} MiB`,
+    );
+    // Measured flat: ~15 MiB for both a 12 MiB and a 40 MiB message (two 5 MiB part buffers).
+    expect(peak - base).toBeLessThan(24 * MIB);
     const [env] = await takeEnvelopes(rig.bus, 1);
     expect(env!.mailId).toBe(mailId);
     expect(Number(env!.size)).toBeGreaterThan(40 * MIB);
