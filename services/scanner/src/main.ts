@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+/**
+ * `mailmesh-scanner`: consumes `mail.accepted`, publishes `mail.scanned`,
+ * `mail.quarantined` or a DSN. Policies come from the `mailmesh-config` KV bucket;
+ * connections from the environment:
+ *
+ *   MAILMESH_NATS_URL        nats://127.0.0.1:4222 (comma-separated list allowed)
+ *   MAILMESH_NATS_USER / MAILMESH_NATS_PASS / MAILMESH_NATS_TOKEN
+ *   MAILMESH_S3_ENDPOINT     http://127.0.0.1:9000
+ *   MAILMESH_S3_ACCESS_KEY / MAILMESH_S3_SECRET_KEY / MAILMESH_S3_REGION
+ *   MAILMESH_CLAMD           host:port of clamd (unset: antivirus unavailable, policy onError applies)
+ *   MAILMESH_SPAMD           host:port of spamd (unset: spam check unavailable, policy onError applies)
+ *   MAILMESH_INSTANCE        pod name (default: host name)
+ *   MAILMESH_HOSTNAME        host name in DSNs and Authentication-Results when the platform
+ *                            document has none (default: host name)
+ *   MAILMESH_HEALTH_PORT     /healthz /readyz /metrics (default 8026; 0 = any free port)
+ *   MAILMESH_DNS_FILE        optional JSON table of DNS answers instead of the system resolver
+ *   MAILMESH_SCANNER_CONCURRENCY  mails scanned at once (default 4)
+ *   MAILMESH_LOG_LEVEL       pino level (default info)
+ *   MAILMESH_SCANNER_TEST_HOLD  testing only: `scanned:<ms>` or `published:<ms>` makes each
+ *                            message wait there (after the scan / after the outputs, before
+ *                            the ack) so a crash test can kill the process at that point
+ */
+import { hostname } from 'node:os';
+import {
+  connectBus,
+  connectObjectStore,
+  createLogger,
+  createRegistry,
+  runService,
+  startHealthServer,
+  watchConfig,
+} from '@mailmesh/runtime';
+
+import { createClamdClient } from './clamd.js';
+import { buildScannerConfig, type ScannerConfig } from './config.js';
+import { fileResolver, systemResolver } from './dns.js';
+import { ScannerConfigError } from './errors.js';
+import { events } from './events.js';
+import { startScanner } from './service.js';
+import { createSpamdClient } from './spamd.js';
+
+const env = process.env;
+const instance = env['MAILMESH_INSTANCE'] ?? hostname();
+const log = createLogger('scanner', { instance });
+
+function hostPort(variable: string): { host: string; port: number } | undefined {
+  const v = env[variable];
+  if (v === undefined || v === '') return undefined;
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m?.[1] || !(port > 0 && port < 65536))
+    throw new ScannerConfigError(variable, `expected host:port, got ${JSON.stringify(v)}`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+await runService({
+  name: 'scanner',
+  log,
+  start: async (ctx) => {
+    const clamd = hostPort('MAILMESH_CLAMD');
+    const spamd = hostPort('MAILMESH_SPAMD');
+    const bus = await connectBus({
+      servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
+      name: `scanner-${instance}`,
+      log,
+      ...(env['MAILMESH_NATS_USER'] !== undefined ? { user: env['MAILMESH_NATS_USER'] } : {}),
+      ...(env['MAILMESH_NATS_PASS'] !== undefined ? { pass: env['MAILMESH_NATS_PASS'] } : {}),
+      ...(env['MAILMESH_NATS_TOKEN'] !== undefined ? { token: env['MAILMESH_NATS_TOKEN'] } : {}),
+    });
+    ctx.onShutdown(() => bus.drain());
+    const store = connectObjectStore({
+      endpoint: env['MAILMESH_S3_ENDPOINT'] ?? 'http://127.0.0.1:9000',
+      accessKey: env['MAILMESH_S3_ACCESS_KEY'] ?? '',
+      secretKey: env['MAILMESH_S3_SECRET_KEY'] ?? '',
+      ...(env['MAILMESH_S3_REGION'] !== undefined ? { region: env['MAILMESH_S3_REGION'] } : {}),
+    });
+    ctx.onShutdown(() => store.close());
+    const config = watchConfig<ScannerConfig>(bus, buildScannerConfig, { log });
+    ctx.onShutdown(() => config.stop());
+    await config.ready;
+    const registry = createRegistry('scanner', { instance });
+    const dnsFile = env['MAILMESH_DNS_FILE'];
+    const hold = /^(scanned|published):(\d+)$/.exec(env['MAILMESH_SCANNER_TEST_HOLD'] ?? '');
+    const scanner = await startScanner({
+      bus,
+      store,
+      log,
+      config: () => config.current().value,
+      deps: {
+        clamd: clamd ? createClamdClient(clamd) : undefined,
+        spamd: spamd ? createSpamdClient(spamd) : undefined,
+        resolver: dnsFile !== undefined ? await fileResolver(dnsFile) : systemResolver(),
+      },
+      instance,
+      hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
+      concurrency: Number(env['MAILMESH_SCANNER_CONCURRENCY'] ?? 4),
+      registry,
+      ...(hold
+        ? {
+            testHold: (point: string, mailId: string) => {
+              if (point !== hold[1]) return;
+              log.warn({ event: events.testHold, mailId, point }, 'test hold');
+              return new Promise<void>((r) => setTimeout(r, Number(hold[2])));
+            },
+          }
+        : {}),
+    });
+    const health = await startHealthServer({
+      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8026),
+      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
+      registry,
+    });
+    log.info({ event: events.started, health: health.url, clamd, spamd }, 'scanner consuming');
+    ctx.onShutdown(() => health.close());
+    return { stop: () => scanner.stop() };
+  },
+});
