@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * `mailmesh-router`: consumes `mail.scanned`, publishes delivery jobs. Configuration
+ * comes from the `mailmesh-config` KV bucket; connections from the environment:
+ *
+ *   MAILMESH_NATS_URL        nats://127.0.0.1:4222 (comma-separated list allowed)
+ *   MAILMESH_NATS_USER / MAILMESH_NATS_PASS / MAILMESH_NATS_TOKEN
+ *   MAILMESH_S3_ENDPOINT     http://127.0.0.1:9000
+ *   MAILMESH_S3_ACCESS_KEY / MAILMESH_S3_SECRET_KEY / MAILMESH_S3_REGION
+ *   MAILMESH_INSTANCE        pod name (default: host name)
+ *   MAILMESH_HOSTNAME        host name in DSNs when the platform document has none (default: host name)
+ *   MAILMESH_HEALTH_PORT     /healthz /readyz /metrics (default 8025; 0 = any free port)
+ *   MAILMESH_DNS_FILE        optional JSON table of DNS answers (MX, A) instead of the system resolver
+ *   MAILMESH_ROUTER_CONCURRENCY  mails routed at once (default 16)
+ *   MAILMESH_LOG_LEVEL       pino level (default info)
+ */
+import { hostname } from 'node:os';
+import {
+  connectBus,
+  connectObjectStore,
+  createLogger,
+  createRegistry,
+  runService,
+  startHealthServer,
+  watchConfig,
+} from '@mailmesh/runtime';
+import { fileMailResolver, openQueueStore, systemResolver } from '@mailmesh/queue';
+
+import { buildRouterConfig, type RouterConfig } from './config.js';
+import { routerEvents } from './events.js';
+import { startRouter } from './service.js';
+
+const env = process.env;
+const instance = env['MAILMESH_INSTANCE'] ?? hostname();
+const log = createLogger('router', { instance });
+
+await runService({
+  name: 'router',
+  log,
+  start: async (ctx) => {
+    const bus = await connectBus({
+      servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
+      name: `router-${instance}`,
+      log,
+      ...(env['MAILMESH_NATS_USER'] !== undefined ? { user: env['MAILMESH_NATS_USER'] } : {}),
+      ...(env['MAILMESH_NATS_PASS'] !== undefined ? { pass: env['MAILMESH_NATS_PASS'] } : {}),
+      ...(env['MAILMESH_NATS_TOKEN'] !== undefined ? { token: env['MAILMESH_NATS_TOKEN'] } : {}),
+    });
+    ctx.onShutdown(() => bus.drain());
+    const store = connectObjectStore({
+      endpoint: env['MAILMESH_S3_ENDPOINT'] ?? 'http://127.0.0.1:9000',
+      accessKey: env['MAILMESH_S3_ACCESS_KEY'] ?? '',
+      secretKey: env['MAILMESH_S3_SECRET_KEY'] ?? '',
+      ...(env['MAILMESH_S3_REGION'] !== undefined ? { region: env['MAILMESH_S3_REGION'] } : {}),
+    });
+    ctx.onShutdown(() => store.close());
+    const config = watchConfig<RouterConfig>(bus, (entries) => buildRouterConfig(entries), { log });
+    ctx.onShutdown(() => config.stop());
+    await config.ready;
+    const registry = createRegistry('router', { instance });
+    const dnsFile = env['MAILMESH_DNS_FILE'];
+    const consumer = await startRouter({
+      bus,
+      store,
+      queue: await openQueueStore(bus),
+      config: () => config.current().value as RouterConfig,
+      resolver: dnsFile !== undefined ? await fileMailResolver(dnsFile) : systemResolver(),
+      log,
+      hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
+      concurrency: Number(env['MAILMESH_ROUTER_CONCURRENCY'] ?? 16),
+      registry,
+    });
+    const health = await startHealthServer({
+      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8025),
+      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
+      registry,
+    });
+    log.info({ event: routerEvents.health, url: health.url }, 'health server listening');
+    ctx.onShutdown(() => health.close());
+    return { stop: () => consumer.stop() };
+  },
+});
