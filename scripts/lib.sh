@@ -32,3 +32,27 @@ run_logged() {
     return 1
   fi
 }
+
+# Shared by the test and dev entry points: turbo without telemetry, its task
+# cache beside the peers (a fresh clone on a warm machine reuses it).
+mm_turbo_env() {
+  export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1
+  export TURBO_CACHE_DIR="${TURBO_CACHE_DIR:-$MAILMESH_CACHE/turbo}"
+  export PATH="$MAILMESH_BIN:$PATH"
+}
+
+# ensure_node_modules: `npm ci` only when package-lock.json or node changed since
+# the last install (a stamp in node_modules records both).
+ensure_node_modules() {
+  local stamp
+  stamp="$( (cat package-lock.json; node --version) | sha256sum | cut -c1-16)"
+  if [ -f node_modules/.mailmesh-stamp ] && [ "$(cat node_modules/.mailmesh-stamp)" = "$stamp" ]; then
+    ok "node_modules up to date"
+    return
+  fi
+  info "npm ci (first run or package-lock.json changed)"
+  run_logged "$MAILMESH_CACHE/logs/npm-ci.log" npm ci --no-audit --no-fund \
+    || die "npm ci failed" "check the npm registry is reachable; see the log above"
+  echo "$stamp" > node_modules/.mailmesh-stamp
+  ok "installed ($(elapsed))"
+}

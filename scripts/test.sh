@@ -9,26 +9,14 @@ cd "$root"
 # shellcheck source=lib.sh
 . scripts/lib.sh
 
-export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1 TURBO_NO_UPDATE_NOTIFIER=1
-# Turbo's task cache lives beside the peers, so a fresh clone on a warm machine reuses it.
-export TURBO_CACHE_DIR="${TURBO_CACHE_DIR:-$MAILMESH_CACHE/turbo}"
-export PATH="$MAILMESH_BIN:$PATH"
+mm_turbo_env
 turbo=(npx --no-install turbo)
 
 step "[1/5] real test peers"
 bash scripts/setup.sh
 
 step "[2/5] npm dependencies"
-stamp="$( (cat package-lock.json; node --version) | sha256sum | cut -c1-16)"
-if [ -f node_modules/.mailmesh-stamp ] && [ "$(cat node_modules/.mailmesh-stamp)" = "$stamp" ]; then
-  ok "node_modules up to date"
-else
-  info "npm ci (first run or package-lock.json changed)"
-  run_logged "$MAILMESH_CACHE/logs/npm-ci.log" npm ci --no-audit --no-fund \
-    || die "npm ci failed" "check the npm registry is reachable; see the log above"
-  echo "$stamp" > node_modules/.mailmesh-stamp
-  ok "installed ($(elapsed))"
-fi
+ensure_node_modules
 
 step "[3/5] generate + build"
 "${turbo[@]}" run build --output-logs=errors-only || die "build failed" "run \`npx turbo run build\` to see the compiler errors"
