@@ -21,7 +21,7 @@ import { publish, silentLogger } from '@mailmesh/runtime';
 import { openQueueStore, parseDsn, staticMailResolver, type QueueStore } from '@mailmesh/queue';
 
 import { folders, startDelivery, staticSecrets, type DeliveryService } from '../src/index.js';
-import { entries, type DomainDoc } from './fixtures.js';
+import { entries, type DomainDoc } from '@mailmesh/rig';
 import { acceptedEnvelopes, scannedMail, startPlatform, waitFor, type Platform } from './peers.js';
 import { createCa, startSmtp, type TestCa, type TestSmtp } from './smtp.js';
 

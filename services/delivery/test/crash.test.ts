@@ -13,7 +13,7 @@ import { consumers } from '@mailmesh/proto';
 import { provision } from '@mailmesh/runtime';
 
 import { folders, mailboxKeys, openMailStore, type MailStore } from '../src/index.js';
-import { entries } from './fixtures.js';
+import { entries } from '@mailmesh/rig';
 import { jobFor, publishJob, scannedMail, startPlatform, waitFor, type Platform } from './peers.js';
 
 const MAILS = 2_000;

@@ -12,7 +12,7 @@ import {
   staticSecrets,
   type DeliveryService,
 } from '../src/index.js';
-import { entries, type DomainDoc } from './fixtures.js';
+import { entries, type DomainDoc } from '@mailmesh/rig';
 import {
   acceptedEnvelopes,
   jobFor,

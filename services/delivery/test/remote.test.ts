@@ -6,7 +6,7 @@ import { silentLogger } from '@mailmesh/runtime';
 import { openQueueStore, parseDsn, staticMailResolver, type QueueStore } from '@mailmesh/queue';
 
 import { startDelivery, staticSecrets, type DeliveryService } from '../src/index.js';
-import { entries } from './fixtures.js';
+import { entries } from '@mailmesh/rig';
 import {
   acceptedEnvelopes,
   jobFor,

@@ -11,7 +11,7 @@ import {
   TransportRuleError,
   type EnvelopeRecipient,
 } from '../src/index.js';
-import { branch, entries, internalOnly } from './fixtures.js';
+import { branch, entries, internalOnly } from '@mailmesh/rig';
 
 const cfg = buildRouterConfig(entries(branch, [internalOnly]));
 const noHeaders = { deliveredTo: new Set<string>(), receivedCount: 1 };

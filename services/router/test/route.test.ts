@@ -17,8 +17,8 @@ import { silentLogger } from '@mailmesh/runtime';
 import { openQueueStore, parseDsn, staticMailResolver, type QueueStore } from '@mailmesh/queue';
 
 import { buildRouterConfig, routeMail, type RouterDeps } from '../src/index.js';
-import { branch, entries, internalOnly } from './fixtures.js';
-import { scannedMail, startPlatform, type Platform } from './peers.js';
+import { branch, entries, internalOnly } from '@mailmesh/rig';
+import { scannedMail, startPlatform, type Platform } from '@mailmesh/rig';
 
 let p: Platform;
 let deps: RouterDeps;

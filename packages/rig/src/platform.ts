@@ -1,3 +1,8 @@
+/**
+ * A provisioned Mailmesh platform for tests and benchmarks: real nats-server and
+ * MinIO (from @mailmesh/testkit) with every stream, consumer, KV bucket and S3
+ * bucket in place, plus a stored message in the shape a stage would consume.
+ */
 import { createHash } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -33,9 +38,10 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(): Promise<Platform> {
+/** nats-server + MinIO on loopback, streams/consumers/KV provisioned, every bucket created. */
+export async function startPlatform(name = 'mailmesh-test'): Promise<Platform> {
   const [nats, minio] = await Promise.all([startNats(), startMinio()]);
-  const bus = await connectBus({ servers: nats.url, name: 'router-test' });
+  const bus = await connectBus({ servers: nats.url, name });
   await provision(bus);
   const store = connectObjectStore({
     endpoint: minio.endpoint,
