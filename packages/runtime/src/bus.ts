@@ -89,6 +89,9 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       timeout,
       waitOnFirstConnect: false,
       maxReconnectAttempts: -1,
+      // nats.js otherwise builds an Error (a stack capture) for every request, ~2% of
+      // ingress CPU per mail (bench/results/ingress-*.md); our errors carry their own context.
+      noAsyncTraces: true,
       reconnect: true,
       ...(opts.user === undefined ? {} : { user: opts.user }),
       ...(opts.pass === undefined ? {} : { pass: opts.pass }),
