@@ -13,7 +13,8 @@
  *   mail.deliver.remote.<route>         delivery job for a next hop (smart host or MX)
  *   event.<stage>.<mailId>              lifecycle event of one mail (message trace)
  *   audit.<kind>                        audit record (session, message, admin, ...)
- *   rpc.scan.inline                     request/reply: inline (before-queue) scan
+ *   rpc.scan.inline                     request/reply: inline (before-queue) scan,
+ *                                       served by queue group `queueGroups.inlineScan`
  *
  * <domain> and <route> are lowercase DNS names whose labels become subject tokens
  * (`mail.deliver.local.sh.company.local`), so a consumer can filter one domain
@@ -135,6 +136,16 @@ export const subjects = {
   audit(kind: AuditKind): string {
     return `audit.${assertToken('audit kind', kind)}`;
   },
+} as const;
+
+/**
+ * NATS queue groups of request/reply services: each request goes to one member,
+ * so a responder scales by running more processes (core NATS, not JetStream:
+ * a request nobody answers in time is simply not answered).
+ */
+export const queueGroups = {
+  /** Scanner processes answering `subjects.inlineScan`. */
+  inlineScan: 'scanner-inline',
 } as const;
 
 export const auditKinds = ['session', 'message', 'admin', 'config'] as const;

@@ -34,7 +34,16 @@ import {
   type Recipient,
 } from './gen/mailmesh/v1/envelope_pb.js';
 import { type LoadReport, LoadReportSchema } from './gen/mailmesh/v1/load_pb.js';
-import { type ScanResult, ScanResultSchema, Verdict } from './gen/mailmesh/v1/scan_pb.js';
+import {
+  type InlineScanReply,
+  InlineScanReplySchema,
+  type InlineScanRequest,
+  InlineScanRequestSchema,
+  type Reason,
+  type ScanResult,
+  ScanResultSchema,
+  Verdict,
+} from './gen/mailmesh/v1/scan_pb.js';
 import {
   assertDnsName,
   auditKinds,
@@ -248,15 +257,45 @@ function scanResultProblems(out: Out, p: string, m: ScanResult): void {
     envelopeProblems(out, join(p, 'envelope'), m.envelope);
   }
   checkEnum(out, join(p, 'verdict'), Verdict, m.verdict);
-  m.reasons.forEach((r, i) => {
-    checkRequired(out, join(p, `reasons[${i}].check`), r.check);
-    checkEnum(out, join(p, `reasons[${i}].action`), Verdict, r.action);
-  });
+  checkReasons(out, join(p, 'reasons'), m.reasons);
   checkHeaders(out, join(p, 'headersToAdd'), m.headersToAdd);
-  if (!Number.isFinite(m.spamScore)) {
-    out.push({ path: join(p, 'spamScore'), problem: 'must be a finite number' });
-  }
+  checkFinite(out, join(p, 'spamScore'), m.spamScore);
   checkTime(out, join(p, 'scannedAt'), m.scannedAt);
+}
+
+function checkReasons(out: Out, path: string, reasons: readonly Reason[]): void {
+  reasons.forEach((r, i) => {
+    checkRequired(out, `${path}[${i}].check`, r.check);
+    checkEnum(out, `${path}[${i}].action`, Verdict, r.action);
+  });
+}
+
+function checkFinite(out: Out, path: string, n: number): void {
+  if (!Number.isFinite(n)) out.push({ path, problem: 'must be a finite number' });
+}
+
+function inlineScanRequestProblems(out: Out, p: string, m: InlineScanRequest): void {
+  if (m.envelope === undefined) {
+    out.push({ path: join(p, 'envelope'), problem: 'is required' });
+  } else {
+    envelopeProblems(out, join(p, 'envelope'), m.envelope);
+  }
+  if (m.deadlineMs === 0) {
+    out.push({ path: join(p, 'deadlineMs'), problem: 'must be greater than 0' });
+  }
+}
+
+function inlineScanReplyProblems(out: Out, p: string, m: InlineScanReply): void {
+  checkMailId(out, join(p, 'mailId'), m.mailId);
+  if (m.error === '') {
+    checkEnum(out, join(p, 'verdict'), Verdict, m.verdict);
+  } else if (m.verdict !== Verdict.UNSPECIFIED) {
+    // Either a verdict or an error: a requester must never act on half of each.
+    out.push({ path: join(p, 'verdict'), problem: 'must be unspecified when error is set' });
+  }
+  checkReasons(out, join(p, 'reasons'), m.reasons);
+  checkHeaders(out, join(p, 'headersToAdd'), m.headersToAdd);
+  checkFinite(out, join(p, 'spamScore'), m.spamScore);
 }
 
 function deliveryJobProblems(out: Out, p: string, m: DeliveryJob): void {
@@ -406,6 +445,10 @@ const run =
 
 export const validateEnvelope: (m: Envelope) => Problem[] = run(envelopeProblems);
 export const validateScanResult: (m: ScanResult) => Problem[] = run(scanResultProblems);
+export const validateInlineScanRequest: (m: InlineScanRequest) => Problem[] =
+  run(inlineScanRequestProblems);
+export const validateInlineScanReply: (m: InlineScanReply) => Problem[] =
+  run(inlineScanReplyProblems);
 export const validateDeliveryJob: (m: DeliveryJob) => Problem[] = run(deliveryJobProblems);
 export const validateDeliveryEvent: (m: DeliveryEvent) => Problem[] = run(deliveryEventProblems);
 export const validateAuditRecord = (m: AuditRecord): Problem[] => {
@@ -429,7 +472,7 @@ function wire<T extends Message>(
   return { schema, typeName: schema.typeName, validate };
 }
 
-/** Every message type Mailmesh publishes, by short name. */
+/** Every message type Mailmesh puts on the bus (published or request/reply), by short name. */
 export const schemas = {
   Envelope: wire(EnvelopeSchema, validateEnvelope),
   ScanResult: wire(ScanResultSchema, validateScanResult),
@@ -437,6 +480,8 @@ export const schemas = {
   DeliveryEvent: wire(DeliveryEventSchema, validateDeliveryEvent),
   AuditRecord: wire(AuditRecordSchema, validateAuditRecord),
   LoadReport: wire(LoadReportSchema, validateLoadReport),
+  InlineScanRequest: wire(InlineScanRequestSchema, validateInlineScanRequest),
+  InlineScanReply: wire(InlineScanReplySchema, validateInlineScanReply),
 } as const;
 
 export type AnyWireType = (typeof schemas)[keyof typeof schemas];

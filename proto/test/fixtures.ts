@@ -12,6 +12,10 @@ import {
   DsnRet,
   EnvelopeSchema,
   type Envelope,
+  InlineScanReplySchema,
+  type InlineScanReply,
+  InlineScanRequestSchema,
+  type InlineScanRequest,
   Listener,
   LoadReportSchema,
   type LoadReport,
@@ -107,6 +111,42 @@ export function scanResult(): ScanResult {
     spamScore: 6.1,
     scanIncomplete: false,
     scannedAt: at('2016-07-30T23:54:11Z'),
+    scannerInstance: 'scanner-0',
+  });
+}
+
+export function inlineScanRequest(): InlineScanRequest {
+  return create(InlineScanRequestSchema, { envelope: envelope(), deadlineMs: 10_000 });
+}
+
+/** A reject verdict, as a DLP hit gives. */
+export function inlineScanReply(): InlineScanReply {
+  return create(InlineScanReplySchema, {
+    mailId: MAIL_ID,
+    verdict: Verdict.REJECT,
+    reasons: [
+      {
+        check: 'dlp',
+        rule: 'group-dlp/top-secret',
+        action: Verdict.REJECT,
+        detail: '1 match: 绝*',
+      },
+      { check: 'spam', rule: 'group-dlp/tag', action: Verdict.TAG, detail: 'score 5.2' },
+    ],
+    headersToAdd: [{ name: 'X-Mailmesh-Verdict', value: 'reject' }],
+    junk: false,
+    spamScore: 5.2,
+    scanIncomplete: false,
+    error: '',
+    scannerInstance: 'scanner-0',
+  });
+}
+
+/** No verdict: the requester applies its fallback. */
+export function inlineScanError(): InlineScanReply {
+  return create(InlineScanReplySchema, {
+    mailId: MAIL_ID,
+    error: 'antivirus unavailable: connection refused',
     scannerInstance: 'scanner-0',
   });
 }

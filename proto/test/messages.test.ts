@@ -13,6 +13,8 @@ import {
   DeliveryEventSchema,
   DeliveryJobSchema,
   EnvelopeSchema,
+  InlineScanReplySchema,
+  InlineScanRequestSchema,
   LoadReportSchema,
   ScanResultSchema,
   natsHeaders,
@@ -30,6 +32,8 @@ const samples = {
   DeliveryEvent: [fx.deliveryEvent()],
   AuditRecord: [fx.sessionAudit(), fx.messageAudit(), fx.adminAudit()],
   LoadReport: [fx.loadReport()],
+  InlineScanRequest: [fx.inlineScanRequest()],
+  InlineScanReply: [fx.inlineScanReply(), fx.inlineScanError()],
 } as const;
 
 /** Encode, decode and compare one sample of a wire type. */
@@ -63,6 +67,8 @@ describe('wire types', () => {
       DeliveryEvent: DeliveryEventSchema,
       AuditRecord: AuditRecordSchema,
       LoadReport: LoadReportSchema,
+      InlineScanRequest: InlineScanRequestSchema,
+      InlineScanReply: InlineScanReplySchema,
     };
     for (const [short, wire] of Object.entries(schemas)) {
       expect(wire.typeName).toBe(`mailmesh.v1.${short}`);
@@ -87,6 +93,9 @@ describe('wire types', () => {
     roundTrip(schemas.AuditRecord, fx.messageAudit());
     roundTrip(schemas.AuditRecord, fx.adminAudit());
     roundTrip(schemas.LoadReport, fx.loadReport());
+    roundTrip(schemas.InlineScanRequest, fx.inlineScanRequest());
+    roundTrip(schemas.InlineScanReply, fx.inlineScanReply());
+    roundTrip(schemas.InlineScanReply, fx.inlineScanError());
   });
 
   it('decodes by the Mailmesh-Schema header, as the runtime does', () => {

@@ -16,6 +16,7 @@ import {
   objectBuckets,
   parseDeliverSubject,
   quarantineKey,
+  queueGroups,
   queueKey,
   spoolKey,
   stages,
@@ -154,6 +155,12 @@ describe('subjects', () => {
       auditAll: 'audit.>',
       inlineScan: 'rpc.scan.inline',
     });
+  });
+
+  it('the inline scan is served by one queue group, a single subject token', () => {
+    expect(queueGroups).toEqual({ inlineScan: 'scanner-inline' });
+    // NATS queue names follow subject-token rules: no spaces, dots or wildcards.
+    for (const q of Object.values(queueGroups)) expect(q).toMatch(/^[a-z0-9-]+$/);
   });
 
   it('deliverLocal / deliverRemote build per-domain and per-route subjects', () => {

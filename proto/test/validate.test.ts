@@ -8,6 +8,8 @@ import {
   DsnNotify,
   type DsnRet,
   EnvelopeSchema,
+  InlineScanReplySchema,
+  InlineScanRequestSchema,
   Listener,
   LoadReportSchema,
   Origin,
@@ -20,12 +22,16 @@ import {
   validateDeliveryEvent,
   validateDeliveryJob,
   validateEnvelope,
+  validateInlineScanReply,
+  validateInlineScanRequest,
   validateLoadReport,
   validateScanResult,
   type AuditRecord,
   type DeliveryEvent,
   type DeliveryJob,
   type Envelope,
+  type InlineScanReply,
+  type InlineScanRequest,
   type LoadReport,
   type Problem,
   type ScanResult,
@@ -439,6 +445,62 @@ describe('validateLoadReport', () => {
       'service',
       'instance',
       'at',
+    ]);
+  });
+});
+
+describe('validateInlineScanRequest', () => {
+  runCases<InlineScanRequest>(fx.inlineScanRequest, validateInlineScanRequest, [
+    ['envelope missing', (m) => void delete m.envelope, ['envelope']],
+    [
+      'envelope invalid: paths are prefixed',
+      (m) => void (m.envelope!.sha256 = 'abc'),
+      ['envelope.sha256'],
+    ],
+    ['envelope without spool', (m) => void delete m.envelope!.spool, ['envelope.spool']],
+    ['no deadline', (m) => void (m.deadlineMs = 0), ['deadlineMs']],
+  ]);
+
+  it('an empty request reports every required field', () => {
+    expect(validateInlineScanRequest(create(InlineScanRequestSchema)).map((p) => p.path)).toEqual([
+      'envelope',
+      'deadlineMs',
+    ]);
+  });
+});
+
+describe('validateInlineScanReply', () => {
+  runCases<InlineScanReply>(fx.inlineScanReply, validateInlineScanReply, [
+    ['bad mail id', (m) => void (m.mailId = 'nope'), ['mailId']],
+    [
+      'verdict unspecified without error',
+      (m) => void (m.verdict = Verdict.UNSPECIFIED),
+      ['verdict'],
+    ],
+    ['verdict unknown', (m) => void (m.verdict = 9 as Verdict), ['verdict']],
+    ['verdict and error at once', (m) => void (m.error = 'clamd down'), ['verdict']],
+    ['reason without check', (m) => void (m.reasons[0]!.check = ''), ['reasons[0].check']],
+    [
+      'reason action unknown',
+      (m) => void (m.reasons[1]!.action = 12 as Verdict),
+      ['reasons[1].action'],
+    ],
+    [
+      'header value injects a field',
+      (m) => void (m.headersToAdd[0]!.value = 'x\nBcc: evil@x.y'),
+      ['headersToAdd[0].value'],
+    ],
+    ['spam score infinite', (m) => void (m.spamScore = Number.POSITIVE_INFINITY), ['spamScore']],
+  ]);
+
+  it('accepts an error reply without a verdict', () => {
+    expect(validateInlineScanReply(fx.inlineScanError())).toEqual([]);
+  });
+
+  it('an empty reply reports every required field', () => {
+    expect(validateInlineScanReply(create(InlineScanReplySchema)).map((p) => p.path)).toEqual([
+      'mailId',
+      'verdict',
     ]);
   });
 });

@@ -150,10 +150,29 @@ export interface Limits {
   readonly authCooldownMs: number;
 }
 
-/** Placeholder for the before-queue scan (rpc.scan.inline); not used yet. */
+/**
+ * What ingress does when an inline scan gives no verdict in time (timeout, no
+ * scanner answering, or the scanner could not decide): `accept` publishes the
+ * envelope as usual and the after-queue scan judges the mail; `tempfail` answers
+ * 451 4.3.0 and keeps nothing, so the client retries later.
+ */
+export type InlineScanFallback = 'accept' | 'tempfail';
+export const inlineScanFallbacks: readonly InlineScanFallback[] = ['accept', 'tempfail'];
+
+/**
+ * The before-queue scan (rpc.scan.inline, Postfix's before-queue content filter):
+ * after the body is stored and before the envelope is published, ingress asks the
+ * scanner for a verdict, so a rejected mail gets `550 5.7.1` in the SMTP session
+ * instead of a DSN later. The after-queue scan still runs for every accepted mail.
+ */
 export interface InlineScanSettings {
   readonly enabled: boolean;
+  /** How long ingress waits for the verdict; counted on top of `acceptanceDeadlineMs`. */
   readonly timeoutMs: number;
+  /** No verdict within `timeoutMs`; absent = `accept`. */
+  readonly onTimeout?: InlineScanFallback;
+  /** The listener kinds that scan inline; absent or empty = every kind. */
+  readonly listenerKinds?: readonly ListenerKind[];
 }
 
 export interface PlatformConfig {

@@ -4,6 +4,7 @@ export type {
   CompiledMailbox,
   CompiledPolicy,
   DkimSettings,
+  InlineScanFallback,
   InlineScanSettings,
   Limits,
   ListenerConfig,
@@ -16,7 +17,12 @@ export type {
   SmartHostTls,
   TlsFiles,
 } from './compiled.js';
-export { defaultAcceptanceDeadlineMs, defaultLimits, listenerKinds } from './compiled.js';
+export {
+  defaultAcceptanceDeadlineMs,
+  defaultLimits,
+  inlineScanFallbacks,
+  listenerKinds,
+} from './compiled.js';
 export { ConfigError } from './errors.js';
 export {
   buildSnapshot,

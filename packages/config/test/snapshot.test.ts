@@ -81,7 +81,7 @@ const platform: PlatformConfig = {
   tls: { certFile: '/etc/mailmesh/tls/tls.crt', keyFile: '/etc/mailmesh/tls/tls.key' },
   limits: defaultLimits,
   acceptanceDeadlineMs: 30_000,
-  inlineScan: { enabled: false, timeoutMs: 10_000 },
+  inlineScan: { enabled: false, timeoutMs: 10_000, onTimeout: 'accept', listenerKinds: [] },
 };
 
 function entries(docs: Record<string, unknown>): Map<string, Uint8Array> {
@@ -122,6 +122,12 @@ describe('buildSnapshot', () => {
     const s = buildSnapshot(entries({ platform: { ...bare, limits: { maxRecipients: 5 } } }));
     expect(s.platform?.limits).toEqual({ ...defaultLimits, maxRecipients: 5 });
     expect(s.platform?.acceptanceDeadlineMs).toBe(30_000);
+    expect(s.platform?.inlineScan).toEqual({
+      enabled: false,
+      timeoutMs: 10_000,
+      onTimeout: 'accept',
+      listenerKinds: [],
+    });
     expect(buildSnapshot(entries({ [configKeys.domain(bj.domain)]: bj })).platform).toBeUndefined();
   });
 
@@ -218,6 +224,20 @@ describe('buildSnapshot', () => {
       { ...platform, limits: { ...defaultLimits, maxRecipients: 0 } },
       'limits.maxRecipients',
       /at least 1/,
+    ],
+    [
+      'unknown inline-scan fallback',
+      'platform',
+      { ...platform, inlineScan: { enabled: true, timeoutMs: 5_000, onTimeout: 'reject' } },
+      'inlineScan.onTimeout',
+      /one of accept, tempfail/,
+    ],
+    [
+      'unknown inline-scan listener kind',
+      'platform',
+      { ...platform, inlineScan: { enabled: true, timeoutMs: 5_000, listenerKinds: ['lmtp'] } },
+      'inlineScan.listenerKinds[0]',
+      /one of mx, submission, smtps/,
     ],
     ['policy name mismatch', 'policy.group-dlp', { name: 'other' }, 'name', /must equal/],
   ])('rejects %s with the key and path', (_what, key, doc, path, problem) => {

@@ -7,16 +7,24 @@
  */
 import { PassThrough } from 'node:stream';
 import { Group, parseFrom, type Address as HeaderAddress } from '@haraka/email-address';
+import {
+  context as otelContext,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  type Span,
+} from '@opentelemetry/api';
 import type { ConfigSnapshot, Limits, ListenerConfig } from '@mailmesh/config';
 import { NetworkList, splitAddress } from '@mailmesh/config';
-import type { SpfResult } from '@mailmesh/proto';
-import type { Bus, Logger, ObjectStore } from '@mailmesh/runtime';
+import { natsHeaders, type SpfResult } from '@mailmesh/proto';
+import { withSpan, type Bus, type Logger, type ObjectStore } from '@mailmesh/runtime';
 import {
   buildEnvelope,
   receivedHeader,
   type RecipientFacts,
   type TlsFacts,
 } from './accept/envelope.js';
+import { inlineGate, inlineRefusalOf } from './accept/inline.js';
 import { AcceptanceError, acceptDurably } from './accept/store.js';
 import type { AuditChain, ReplyFacts, TransactionFacts } from './audit.js';
 import { AuthLimiter } from './auth/limiter.js';
@@ -593,6 +601,27 @@ export class IngressHost {
 
     s.busy = true;
     const started = this.deps.clock();
+    const mailId = this.deps.newId();
+    // DESIGN rule 5: the mail's trace starts here; the envelope carries its
+    // traceparent and the publish (a child span) carries it in the NATS headers.
+    return withSpan(
+      'smtp.accept',
+      { 'mailmesh.mail_id': mailId, 'mailmesh.session_id': s.id, 'smtp.listener': s.listener.name },
+      (span) => this.accept(span, conn, s, txn, platform, authors, mailId, started),
+      { kind: SpanKind.SERVER },
+    );
+  }
+
+  private async accept(
+    span: Span,
+    conn: HarakaConnection,
+    s: Session,
+    txn: NonNullable<HarakaConnection['transaction']>,
+    platform: NonNullable<ConfigSnapshot['platform']>,
+    authors: readonly string[] | undefined,
+    mailId: string,
+    started: number,
+  ): Promise<Reply> {
     try {
       const mailFrom = txn.mail_from.isNull() ? '' : txn.mail_from.address;
       const clientIp = bareIp(conn.remote.ip);
@@ -600,7 +629,6 @@ export class IngressHost {
       if (s.listener.kind === 'mx' && s.authUser === undefined) {
         spf = await this.deps.spf({ sender: mailFrom, ip: clientIp, helo: s.helo });
       }
-      const mailId = this.deps.newId();
       const tls = this.tlsFacts(conn);
       const recipients = (txn.notes['mailmesh_rcpts'] ?? []) as RecipientFacts[];
       const mail = (txn.notes['mailmesh_mail'] ?? {}) as { ret?: string; envid?: string };
@@ -629,6 +657,7 @@ export class IngressHost {
           mailId,
           body,
           deadlineMs: platform.acceptanceDeadlineMs,
+          gate: inlineGate(platform.inlineScan, s.listener.kind, { ...this.deps, sessionId: s.id }),
           envelope: (stored) =>
             buildEnvelope({
               mailId,
@@ -653,7 +682,7 @@ export class IngressHost {
               sha256: stored.sha256,
               spool: { bucket: stored.bucket, key: stored.key },
               spf,
-              traceparent: undefined,
+              traceparent: traceparentOf(),
               messageId: txn.header.get('Message-ID'),
               subject: txn.header.get_decoded('Subject'),
               fromHeader: authors?.[0] ?? '',
@@ -685,11 +714,14 @@ export class IngressHost {
       );
       return accept();
     } catch (err) {
+      const refused = inlineRefusalOf(err);
+      if (refused) return refused;
       this.deps.metrics.acceptanceSeconds.observe(
         { outcome: 'failed' },
         (this.deps.clock() - started) / 1000,
       );
       const stage = err instanceof AcceptanceError ? err.stage : 'internal';
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `not accepted (${stage})` });
       this.deps.log.warn(
         { event: 'ingress.accept_failed', sessionId: s.id, stage, err },
         'mail not accepted',
@@ -750,6 +782,13 @@ export class IngressHost {
     }
     return next;
   }
+}
+
+/** The active span's W3C traceparent; undefined when tracing is not set up. */
+function traceparentOf(): string | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(otelContext.active(), carrier);
+  return carrier[natsHeaders.traceparent];
 }
 
 /** The addr-specs of From: fields (RFC 5322 §3.6.2); undefined when missing or unparseable. */

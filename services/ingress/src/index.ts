@@ -51,3 +51,26 @@ export {
   type SpfChecker,
 } from './spf.js';
 export { loadKeyPair, watchKeyPair, TlsFilesError, MIN_TLS_VERSION } from './tls.js';
+export {
+  parseProxyV2,
+  proxyV1Line,
+  PROXY_V2_SIGNATURE,
+  PROXY_V2_MAX_BYTES,
+  type Endpoint,
+  type ProxyV2Header,
+  type ProxyV2Parse,
+} from './proxy/v2.js';
+export { interceptProxyV2, type ProxyShimOptions } from './haraka/proxy-shim.js';
+export {
+  decideInline,
+  inlineGate,
+  inlineRefusalOf,
+  inlineScanApplies,
+  requestInlineScan,
+  InlineScanRefusal,
+  type AcceptGate,
+  type InlineDecision,
+  type InlineGateDeps,
+  type InlineScanOutcome,
+  type NoVerdictReason,
+} from './accept/inline.js';

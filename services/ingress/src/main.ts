@@ -13,6 +13,7 @@
  *   MAILMESH_INGRESS_DIR     Haraka config + message spool (default: $TMPDIR/mailmesh-ingress-<instance>)
  *   MAILMESH_DNS_FILE        optional JSON table of DNS answers for SPF instead of the system resolver
  *   MAILMESH_LOG_LEVEL       pino level (default info)
+ *   MAILMESH_TRACE_CONSOLE   1 = print finished spans (OpenTelemetry) to stdout
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import {
   connectObjectStore,
   createLogger,
   createRegistry,
+  initTracing,
   runService,
   startHealthServer,
   watchConfig,
@@ -31,12 +33,15 @@ import { instanceToken, startIngress } from './start.js';
 
 const env = process.env;
 const instance = instanceToken(env['MAILMESH_INSTANCE'] ?? (await import('node:os')).hostname());
+// First, so that every span (and the traceparent of every envelope) comes from it.
+const tracing = initTracing('ingress', { instance });
 const log = createLogger('ingress', { instance });
 
 await runService({
   name: 'ingress',
   log,
   start: async (ctx) => {
+    ctx.onShutdown(() => tracing.shutdown());
     const bus = await connectBus({
       servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
       name: `ingress-${instance}`,

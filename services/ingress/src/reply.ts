@@ -83,6 +83,10 @@ export const replies = {
   fromHeaderNotOwned: (addr: string) =>
     deny(553, '5.7.1', `From: header address <${addr}> not owned by the authenticated user`),
   fromHeaderMissing: () => deny(553, '5.7.1', 'From: header missing or not parseable'),
+  // Inline (before-queue) content scan; `rule` is `<policy>/<rule>`.
+  policyRejected: (rule: string, check: string) =>
+    deny(550, '5.7.1', `Message rejected by policy ${rule} (${check})`),
+  scanUnavailable: () => denySoft(451, '4.3.0', 'Error: content scan unavailable, try again later'),
   storageUnavailable: () =>
     denySoft(451, '4.3.0', 'Error: queue file write error, try again later'),
   configNotReady: () => denySoft(451, '4.3.0', 'Error: configuration not loaded, try again later'),

@@ -127,6 +127,12 @@ export async function startIngress(opts: IngressOptions): Promise<Ingress> {
     keyPair: tls.current(),
     queuedReply: QueuedReply,
     ...(opts.spoolAfterBytes !== undefined ? { spoolAfterBytes: opts.spoolAfterBytes } : {}),
+    onProxyRefused: (ip, reason) => {
+      metrics.rejected.inc({ stage: 'connect', code: '421', reason: '4.7.0' });
+      log.warn({ event: 'ingress.proxy_refused', ip, reason }, 'PROXY v2 header refused');
+    },
+    onProxyHeader: (ip, header) =>
+      log.debug({ event: 'ingress.proxy_v2', ip, header }, 'PROXY v2 header from a load balancer'),
     install: (constants) => {
       host = new IngressHost({
         snapshot: () => {

@@ -373,6 +373,11 @@ export class RawSmtp {
     socket.on('error', () => undefined);
   }
 
+  /** Speaks over a socket opened elsewhere (e.g. TLS on top of a raw connection). */
+  static over(socket: Socket): RawSmtp {
+    return new RawSmtp(socket);
+  }
+
   static open(port: number, localAddress = '127.0.0.1'): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
       const s = netConnect({ host: '127.0.0.1', port, localAddress }, () =>
@@ -473,3 +478,62 @@ export async function writeMessageFile(
   await writeFile(p, content);
   return p;
 }
+
+// ---------------------------------------------------------------------------
+// PROXY protocol v2 (HAProxy proxy-protocol.txt §2.2), built byte by byte
+
+export interface V2HeaderSpec {
+  /** 0 LOCAL, 1 PROXY; other values for invalid headers. */
+  readonly command?: number;
+  readonly version?: number;
+  /** 0 UNSPEC, 1 INET, 2 INET6, 3 UNIX. */
+  readonly family?: number;
+  /** 1 STREAM, 2 DGRAM. */
+  readonly transport?: number;
+  /** Address block; `ipv4`/`ipv6` below build one. */
+  readonly addresses?: Buffer;
+  /** Raw TLV bytes appended after the addresses. */
+  readonly tlvs?: Buffer;
+}
+
+export const V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
+
+export function v2Header(spec: V2HeaderSpec = {}): Buffer {
+  const body = Buffer.concat([spec.addresses ?? Buffer.alloc(0), spec.tlvs ?? Buffer.alloc(0)]);
+  const fixed = Buffer.alloc(4);
+  fixed[0] = ((spec.version ?? 2) << 4) | (spec.command ?? 1);
+  fixed[1] = ((spec.family ?? 1) << 4) | (spec.transport ?? 1);
+  fixed.writeUInt16BE(body.length, 2);
+  return Buffer.concat([V2_SIGNATURE, fixed, body]);
+}
+
+export function v4Addresses(src: string, dst: string, srcPort: number, dstPort: number): Buffer {
+  const b = Buffer.alloc(12);
+  src.split('.').forEach((o, i) => (b[i] = Number(o)));
+  dst.split('.').forEach((o, i) => (b[4 + i] = Number(o)));
+  b.writeUInt16BE(srcPort, 8);
+  b.writeUInt16BE(dstPort, 10);
+  return b;
+}
+
+/** `groups`: eight 16-bit groups of each address, e.g. [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]. */
+export function v6Addresses(
+  src: readonly number[],
+  dst: readonly number[],
+  srcPort: number,
+  dstPort: number,
+): Buffer {
+  const b = Buffer.alloc(36);
+  src.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+  dst.forEach((g, i) => b.writeUInt16BE(g, 16 + i * 2));
+  b.writeUInt16BE(srcPort, 32);
+  b.writeUInt16BE(dstPort, 34);
+  return b;
+}
+
+/** A PP2_TYPE_AUTHORITY TLV (§2.2.1) and a NOOP TLV, as a load balancer might add. */
+export const SAMPLE_TLVS = Buffer.concat([
+  Buffer.from([0x02, 0x00, 0x0e]),
+  Buffer.from('mx.test.local!'),
+  Buffer.from([0x04, 0x00, 0x03, 0, 0, 0]),
+]);

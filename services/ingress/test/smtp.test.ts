@@ -4,6 +4,7 @@
  * policy, durable acceptance, smuggling, PROXY, audit, load report, metrics.
  */
 import { createHash } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { copyFile } from 'node:fs/promises';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -31,11 +32,15 @@ import {
   pySmtp,
   queuedId,
   RawSmtp,
+  SAMPLE_TLVS,
   sleep,
   spoolKeys,
   startRig,
   swaks,
   takeEnvelopes,
+  v2Header,
+  v4Addresses,
+  v6Addresses,
   type Rig,
 } from './helpers.js';
 
@@ -268,7 +273,9 @@ describe('AUTH', () => {
       [configKeys.platform]: rig.platform({
         authFailuresPerAccount: 2,
         authFailuresPerIp: 3,
-        authCooldownMs: 1_500,
+        // Failures count within one cool-down window: wide enough that three TLS +
+        // argon2 attempts fit in it on a loaded machine.
+        authCooldownMs: 5_000,
       }),
     });
     const attempt = (user: string, password: string, ip: string) =>
@@ -296,7 +303,7 @@ describe('AUTH', () => {
       code: 421,
       text: '4.7.0 Too many failed authentications, try again later',
     });
-    await sleep(1_700);
+    await sleep(5_200);
     expect(lastReply(await attempt(`locked@${DOMAIN}`, PASSWORD, '127.0.0.43')).code).toBe(235);
     expect(lastReply(await attempt(`cool@${DOMAIN}`, PASSWORD, '127.0.0.44')).code).toBe(235);
     await rig.putConfig({ [configKeys.platform]: rig.platform() });
@@ -697,6 +704,161 @@ describe('connection policy', () => {
     c.close();
     const [env] = await takeEnvelopes(rig.bus, 1);
     expect(env!.client).toMatchObject({ ip: '127.0.0.66', port: 40000, proxyIp: '127.0.0.9' });
+  });
+});
+
+describe('PROXY protocol v2', () => {
+  const LB = '127.0.0.9';
+
+  /** The last session audit record (after the ingress flushed its chain). */
+  const lastSession = async () => {
+    await rig.ingress.audit.flush();
+    const m = await rig.bus.jsm.streams.getMessage(streams.audit.name, {
+      last_by_subj: subjects.audit('session'),
+    });
+    const rec = fromBinary(AuditRecordSchema, m!.data);
+    return rec.body.case === 'session' ? rec.body.value : undefined;
+  };
+
+  it('uses the client address of a v2 header (TLVs skipped) for relay, envelope and audit', async () => {
+    await drain();
+    const c = await RawSmtp.open(rig.ports.mx, LB);
+    const header = v2Header({
+      addresses: v4Addresses('127.0.0.66', '127.0.0.1', 40001, rig.ports.mx),
+      tlvs: SAMPLE_TLVS,
+    });
+    // Split inside the header, and EHLO pipelined right behind it.
+    c.write(header.subarray(0, 9));
+    await sleep(50);
+    c.write(Buffer.concat([header.subarray(9), Buffer.from('EHLO branch.test\r\n')]));
+    expect((await c.reply()).code).toBe(220);
+    expect((await c.reply()).code).toBe(250);
+    expect((await c.command('MAIL FROM:<a@example.org>')).code).toBe(250);
+    // 127.0.0.66 is in the relay network 127.0.0.64/28; the balancer 127.0.0.9 is not.
+    expect((await c.command('RCPT TO:<far@example.com>')).code).toBe(250);
+    expect((await c.command('DATA')).code).toBe(354);
+    c.write('Subject: via proxy v2\r\n\r\nhi\r\n.\r\n');
+    expect((await c.reply()).code).toBe(250);
+    await c.command('QUIT');
+    c.close();
+    const [env] = await takeEnvelopes(rig.bus, 1);
+    expect(env!.client).toMatchObject({ ip: '127.0.0.66', port: 40001, proxyIp: LB });
+    expect(env!.recipients.map((r) => r.address)).toEqual(['far@example.com']);
+    const s = await lastSession();
+    expect(s?.client).toMatchObject({ ip: '127.0.0.66', port: 40001, proxyIp: LB });
+    expect(s?.helo).toBe('branch.test');
+  });
+
+  it('takes TCP over IPv6 clients, which are not in any relay network', async () => {
+    await drain();
+    const c = await RawSmtp.open(rig.ports.mx, LB);
+    c.write(
+      v2Header({
+        family: 2,
+        addresses: v6Addresses(
+          [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x66],
+          [0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001],
+          40002,
+          rig.ports.mx,
+        ),
+      }),
+    );
+    expect((await c.reply()).code).toBe(220);
+    await c.command('EHLO v6.test');
+    expect((await c.command('MAIL FROM:<a@example.org>')).code).toBe(250);
+    expect(await c.command('RCPT TO:<far@example.com>')).toEqual({
+      code: 554,
+      text: '5.7.1 <far@example.com>: Relay access denied',
+    });
+    expect((await c.command(`RCPT TO:<zhang.san@${DOMAIN}>`)).code).toBe(250);
+    expect((await c.command('DATA')).code).toBe(354);
+    c.write('Subject: v6\r\n\r\nhi\r\n.\r\n');
+    expect((await c.reply()).code).toBe(250);
+    c.close();
+    const [env] = await takeEnvelopes(rig.bus, 1);
+    expect(env!.client).toMatchObject({ ip: '2001:db8::66', port: 40002, proxyIp: LB });
+  });
+
+  it('keeps the balancer itself as the client for LOCAL (health checks)', async () => {
+    await drain();
+    const c = await RawSmtp.open(rig.ports.mx, LB);
+    c.write(v2Header({ command: 0, family: 0, transport: 0 }));
+    expect((await c.reply()).code).toBe(220);
+    await c.command('EHLO lb.test');
+    await c.command('MAIL FROM:<probe@example.org>');
+    expect((await c.command(`RCPT TO:<zhang.san@${DOMAIN}>`)).code).toBe(250);
+    expect((await c.command('DATA')).code).toBe(354);
+    c.write('Subject: probe\r\n\r\nhi\r\n.\r\n');
+    expect((await c.reply()).code).toBe(250);
+    c.close();
+    const [env] = await takeEnvelopes(rig.bus, 1);
+    expect(env!.client?.ip).toBe(LB);
+  });
+
+  it('refuses a malformed v2 header from the balancer with 421 4.7.0 before any greeting', async () => {
+    const c = await RawSmtp.open(rig.ports.mx, LB);
+    c.write(v2Header({ transport: 2, addresses: v4Addresses('127.0.0.66', '127.0.0.1', 1, 25) }));
+    expect(await c.reply()).toEqual({ code: 421, text: '4.7.0 Invalid PROXY protocol header' });
+    expect(await c.waitClosed()).toBe(true);
+    const text = await rig.ingress.registry.metrics();
+    expect(text).toMatch(
+      /mailmesh_ingress_rejected_total\{[^}]*stage="connect",code="421",reason="4.7.0"[^}]*\} [1-9]/,
+    );
+  });
+
+  it('ignores a v2 header from a peer that is not a balancer: its signature ends the session', async () => {
+    await drain();
+    const c = await RawSmtp.open(rig.ports.mx, '127.0.0.1');
+    c.write(
+      Buffer.concat([
+        v2Header({ addresses: v4Addresses('127.0.0.66', '127.0.0.1', 40003, rig.ports.mx) }),
+        Buffer.from(
+          'EHLO spoof.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<far@example.com>\r\n',
+        ),
+      ]),
+    );
+    const codes: number[] = [];
+    for (;;) {
+      try {
+        codes.push((await c.reply(5_000)).code);
+      } catch {
+        break;
+      }
+    }
+    // Greeting, 500 for the lines "", "" and NUL of the signature, 221 for its "QUIT".
+    expect(codes).toEqual([220, 500, 500, 500, 221]);
+    expect(await c.waitClosed()).toBe(true);
+    const s = await lastSession();
+    expect(s?.client).toMatchObject({ ip: '127.0.0.1', proxyIp: '' });
+    expect(s?.transactions).toEqual([]);
+    expect(await takeEnvelopes(rig.bus, 1, 500)).toEqual([]);
+  });
+
+  it('works in front of implicit TLS (SMTPS): header first, then the TLS handshake', async () => {
+    const raw = await new Promise<Socket>((resolve, reject) => {
+      const s = netConnect({ host: '127.0.0.1', port: rig.ports.smtps, localAddress: LB }, () =>
+        resolve(s),
+      );
+      s.once('error', reject);
+    });
+    raw.write(v2Header({ addresses: v4Addresses('127.0.0.77', '127.0.0.1', 40004, 465) }));
+    const secure = await new Promise<Socket>((resolve, reject) => {
+      const t = tlsConnect(
+        { socket: raw, rejectUnauthorized: false, servername: 'mx.test.local' },
+        () => resolve(t),
+      );
+      t.once('error', reject);
+    });
+    const c = RawSmtp.over(secure);
+    expect((await c.reply()).code).toBe(220);
+    expect((await c.command('EHLO tls-behind-lb.test')).code).toBe(250);
+    expect((await c.command('QUIT')).code).toBe(221);
+    c.close();
+    await sleep(100);
+    const s = await lastSession();
+    expect(s?.listener).toBe(Listener.SMTPS);
+    expect(s?.client).toMatchObject({ ip: '127.0.0.77', port: 40004, proxyIp: LB });
+    expect(s?.tls?.version).toMatch(/^TLSv1\.[23]$/);
   });
 });
 

@@ -7,4 +7,11 @@ export const events = {
   bodyUnavailable: 'scanner.body_unavailable',
   eventPublishFailed: 'scanner.event_publish_failed',
   testHold: 'scanner.test_hold',
+  inlineListening: 'scanner.inline.listening',
+  inlineScanned: 'scanner.inline.scanned',
+  inlineExpired: 'scanner.inline.expired',
+  inlineInvalid: 'scanner.inline.invalid',
+  inlineFailed: 'scanner.inline.failed',
+  inlineBodyUnavailable: 'scanner.inline.body_unavailable',
+  inlineReplyFailed: 'scanner.inline.reply_failed',
 } as const;

@@ -1,6 +1,7 @@
 /**
- * @mailmesh/scanner: the checks (pure, with their outside peers as parameters) and
- * the service that runs them over `mail.accepted`.
+ * @mailmesh/scanner: the checks (pure, with their outside peers as parameters), the
+ * service that runs them over `mail.accepted`, and the inline (before-queue)
+ * responder that runs them for ingress over `rpc.scan.inline`.
  */
 export { PolicyError, ScannerConfigError } from './errors.js';
 export {
@@ -76,4 +77,11 @@ export {
   type Scanner,
   type ScannerOptions,
 } from './service.js';
+export { judgeMail, reasonsOf, headerFieldsOf, sha256Hex, type Judgement } from './judge.js';
+export {
+  startInlineResponder,
+  type InlineOutcome,
+  type InlineResponder,
+  type InlineResponderOptions,
+} from './inline.js';
 export { events } from './events.js';

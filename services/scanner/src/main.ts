@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `mailmesh-scanner`: consumes `mail.accepted`, publishes `mail.scanned`,
- * `mail.quarantined` or a DSN. Policies come from the `mailmesh-config` KV bucket;
+ * `mail.quarantined` or a DSN, and answers inline (before-queue) scan requests on
+ * `rpc.scan.inline`. Policies come from the `mailmesh-config` KV bucket;
  * connections from the environment:
  *
  *   MAILMESH_NATS_URL        nats://127.0.0.1:4222 (comma-separated list allowed)
@@ -16,6 +17,8 @@
  *   MAILMESH_HEALTH_PORT     /healthz /readyz /metrics (default 8026; 0 = any free port)
  *   MAILMESH_DNS_FILE        optional JSON table of DNS answers instead of the system resolver
  *   MAILMESH_SCANNER_CONCURRENCY  mails scanned at once (default 4)
+ *   MAILMESH_SCANNER_INLINE  `0` = do not answer rpc.scan.inline (default: answer)
+ *   MAILMESH_SCANNER_INLINE_CONCURRENCY  inline requests scanned at once (default 4)
  *   MAILMESH_LOG_LEVEL       pino level (default info)
  *   MAILMESH_SCANNER_TEST_HOLD  testing only: `scanned:<ms>` or `published:<ms>` makes each
  *                            message wait there (after the scan / after the outputs, before
@@ -37,6 +40,7 @@ import { buildScannerConfig, type ScannerConfig } from './config.js';
 import { fileResolver, systemResolver } from './dns.js';
 import { ScannerConfigError } from './errors.js';
 import { events } from './events.js';
+import { startInlineResponder, type InlineResponder } from './inline.js';
 import { startScanner } from './service.js';
 import { createSpamdClient } from './spamd.js';
 
@@ -82,16 +86,17 @@ await runService({
     const registry = createRegistry('scanner', { instance });
     const dnsFile = env['MAILMESH_DNS_FILE'];
     const hold = /^(scanned|published):(\d+)$/.exec(env['MAILMESH_SCANNER_TEST_HOLD'] ?? '');
+    const deps = {
+      clamd: clamd ? createClamdClient(clamd) : undefined,
+      spamd: spamd ? createSpamdClient(spamd) : undefined,
+      resolver: dnsFile !== undefined ? await fileResolver(dnsFile) : systemResolver(),
+    };
     const scanner = await startScanner({
       bus,
       store,
       log,
       config: () => config.current().value,
-      deps: {
-        clamd: clamd ? createClamdClient(clamd) : undefined,
-        spamd: spamd ? createSpamdClient(spamd) : undefined,
-        resolver: dnsFile !== undefined ? await fileResolver(dnsFile) : systemResolver(),
-      },
+      deps,
       instance,
       hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
       concurrency: Number(env['MAILMESH_SCANNER_CONCURRENCY'] ?? 4),
@@ -106,6 +111,20 @@ await runService({
           }
         : {}),
     });
+    let inline: InlineResponder | undefined;
+    if (env['MAILMESH_SCANNER_INLINE'] !== '0') {
+      inline = await startInlineResponder({
+        bus,
+        store,
+        log,
+        config: () => config.current().value,
+        deps,
+        instance,
+        hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
+        concurrency: Number(env['MAILMESH_SCANNER_INLINE_CONCURRENCY'] ?? 4),
+        registry,
+      });
+    }
     const health = await startHealthServer({
       port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8026),
       ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
@@ -113,6 +132,10 @@ await runService({
     });
     log.info({ event: events.started, health: health.url, clamd, spamd }, 'scanner consuming');
     ctx.onShutdown(() => health.close());
-    return { stop: () => scanner.stop() };
+    return {
+      stop: async () => {
+        await Promise.all([scanner.stop(), inline?.stop()]);
+      },
+    };
   },
 });

@@ -10,17 +10,14 @@
  * `Nats-Msg-Id: <mailId>.scanner[.part]` and every stored object has a fixed key,
  * so a redelivered envelope (crash, ack_wait) produces no second output.
  */
-import { createHash } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
   DeliveryEventSchema,
   EnvelopeSchema,
-  HeaderFieldSchema,
   Listener,
   Origin,
   Outcome,
-  ReasonSchema,
   ScanResultSchema,
   consumers,
   msgId,
@@ -51,9 +48,9 @@ import type { Registry } from 'prom-client';
 import type { ScannerConfig } from './config.js';
 import { DSN_SUBJECT, buildDsn, dsnMailId, dsnMessageId, splitRule, wantsDsn } from './dsn.js';
 import { events } from './events.js';
-import { isLocalSender, selectPolicies } from './policy.js';
-import { scanMessage, type ScanDeps, type ScanOutcome } from './scan.js';
-import { strictest, toVerdict, type Finding } from './verdict.js';
+import { headerFieldsOf, judgeMail, reasonsOf, sha256Hex } from './judge.js';
+import type { ScanDeps, ScanOutcome } from './scan.js';
+import { toVerdict, type Finding } from './verdict.js';
 
 export interface ScannerOptions {
   readonly bus: Bus;
@@ -96,8 +93,6 @@ export function tempfailDelayMs(redeliveryCount: number): number {
   return Math.min(300_000, 15_000 * 2 ** Math.min(Math.max(redeliveryCount, 0), 5));
 }
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
 export function scanResultOf(
   env: Envelope,
   out: ScanOutcome & { kind: 'verdict' },
@@ -108,17 +103,8 @@ export function scanResultOf(
     mailId: env.mailId,
     envelope: env,
     verdict: toVerdict(out.action),
-    reasons: out.findings.map((f) =>
-      create(ReasonSchema, {
-        check: f.check,
-        rule: f.rule,
-        action: toVerdict(f.action),
-        detail: f.detail.slice(0, 1000),
-      }),
-    ),
-    headersToAdd: out.headers.map((h) =>
-      create(HeaderFieldSchema, { name: h.name, value: h.value.replace(/[\r\n]+/g, ' ') }),
-    ),
+    reasons: reasonsOf(out.findings),
+    headersToAdd: headerFieldsOf(out.headers),
     junk: out.junk,
     spamScore: out.spamScore,
     scanIncomplete: out.incomplete,
@@ -197,7 +183,7 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
       mailFrom: '',
       recipients: [{ address: env.mailFrom }],
       size: BigInt(body.length),
-      sha256: sha256(body),
+      sha256: sha256Hex(body),
       spool: { bucket: objectBuckets.spool, key },
       ...(env.trace ? { trace: env.trace } : {}),
       messageId: dsnMessageId(id, hostname),
@@ -227,16 +213,16 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
       return outcome.nak(retryable || missing ? retryDelay(d.redeliveryCount) : retryDelay(5));
     }
 
-    // DSNs are ours, about mail we already judged: scanning them again could only lose them.
-    const isDsn = env.origin === Origin.DSN;
-    const localSender = isLocalSender(env, cfg.view);
-    const policies = isDsn ? [] : selectPolicies(env, cfg.view, cfg.policies);
-    const started = process.hrtime.bigint();
-    const out = await scanMessage(
-      { raw, envelope: env, policies, localSender },
-      { ...opts.deps, authservId: hostname, progress: () => d.working() },
-    );
-    const scanMs = Number(process.hrtime.bigint() - started) / 1e6;
+    const {
+      outcome: out,
+      policies,
+      scanMs,
+      isDsn,
+    } = await judgeMail(env, raw, cfg, {
+      ...opts.deps,
+      authservId: hostname,
+      progress: () => d.working(),
+    });
 
     if (out.kind === 'tempfail') {
       const delayMs = retryDelay(d.redeliveryCount);
@@ -254,19 +240,8 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
     }
 
     await opts.testHold?.('scanned', env.mailId);
-    const findings = [...out.findings];
-    if (env.sha256 !== sha256(raw)) {
-      // Bytes differ from what ingress stored: do not deliver them blindly.
-      findings.push({
-        check: 'mime',
-        rule: 'spool-integrity',
-        action: 'quarantine',
-        detail: 'body sha256 differs from envelope',
-      });
-    }
-    const verdict = strictest(findings);
-    const final = { ...out, action: verdict, findings };
-    const result = scanResultOf(env, final, clock(), opts.instance);
+    const { findings, action: verdict } = out;
+    const result = scanResultOf(env, out, clock(), opts.instance);
     const summary = findings
       .filter((f) => f.action !== 'pass')
       .map((f) => `${f.check}:${f.rule}`)

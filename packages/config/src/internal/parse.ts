@@ -10,7 +10,9 @@ import {
   type CompiledPolicy,
   defaultAcceptanceDeadlineMs,
   defaultLimits,
+  inlineScanFallbacks,
   type Limits,
+  type ListenerKind,
   type ListenerConfig,
   listenerKinds,
   type PlatformConfig,
@@ -158,6 +160,12 @@ export function parsePolicy(key: string, name: string, value: unknown): Compiled
   };
 }
 
+function listenerKind(key: string, path: string, value: unknown): ListenerKind {
+  if (typeof value !== 'string' || !(listenerKinds as readonly string[]).includes(value))
+    throw new ConfigError(key, path, `must be one of ${listenerKinds.join(', ')}`);
+  return value as ListenerKind;
+}
+
 function listener(key: string, path: string, value: unknown): ListenerConfig {
   const r = child(key, path, value, [
     'name',
@@ -221,7 +229,7 @@ export function parsePlatform(key: string, value: unknown): PlatformConfig {
     });
   });
   const tls = r.object('tls', ['certFile', 'keyFile']);
-  const scan = r.optObject('inlineScan', ['enabled', 'timeoutMs']);
+  const scan = r.optObject('inlineScan', ['enabled', 'timeoutMs', 'onTimeout', 'listenerKinds']);
   return {
     hostname,
     listeners,
@@ -234,6 +242,8 @@ export function parsePlatform(key: string, value: unknown): PlatformConfig {
     inlineScan: {
       enabled: scan?.boolean('enabled', false) ?? false,
       timeoutMs: scan?.int('timeoutMs', { min: 1, fallback: 10_000 }) ?? 10_000,
+      onTimeout: scan?.oneOf('onTimeout', inlineScanFallbacks, 'accept') ?? 'accept',
+      listenerKinds: scan?.array('listenerKinds', (v, p) => listenerKind(key, p, v)) ?? [],
     },
   };
 }

@@ -1,9 +1,10 @@
 /**
  * Durable acceptance (DESIGN rule 1): the body goes to the S3 spool while its
- * SHA-256 and size are computed, then the envelope is published to JetStream and
- * the ack awaited. Only then may the edge answer 250. Any failure or a passed
- * deadline removes the spool object (nothing half-stored) and yields a typed
- * failure the edge answers with 451 4.3.0.
+ * SHA-256 and size are computed, an optional gate (the inline scan) may refuse it,
+ * then the envelope is published to JetStream and the ack awaited. Only then may
+ * the edge answer 250. Any failure, a refusal or a passed deadline removes the
+ * spool object (nothing half-stored); a failure is typed and the edge answers it
+ * with 451 4.3.0, a refusal carries its own reply.
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -55,8 +56,14 @@ export interface AcceptRequest {
   readonly mailId: string;
   /** The message as stored (trace header first), as a fresh stream. */
   readonly body: Readable;
-  /** Total time allowed for store + publish. */
+  /** Total time allowed for store + publish (the gate's time is not counted). */
   readonly deadlineMs: number;
+  /**
+   * Runs once the body is stored, before the envelope is published (the inline
+   * scan, accept/inline.ts). Whatever it throws refuses the mail: the spool object
+   * is removed and the error rethrown as it is.
+   */
+  readonly gate?: ((envelope: Envelope) => Promise<void>) | undefined;
   /** Completes the envelope once size and hash are known. */
   readonly envelope: (stored: {
     size: number;
@@ -78,7 +85,8 @@ export interface Accepted {
 export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promise<Accepted> {
   const clock = deps.clock ?? Date.now;
   const start = clock();
-  const remaining = (): number => Math.max(1, req.deadlineMs - (clock() - start));
+  let gateMs = 0;
+  const remaining = (): number => Math.max(1, req.deadlineMs - (clock() - start - gateMs));
   const bucket = objectBuckets.spool;
   const key = spoolKey(req.mailId);
   const counter = new HashingCounter();
@@ -97,6 +105,14 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
       throw new AcceptanceError(req.mailId, 'store', { cause: err });
     }
     const envelope = req.envelope({ size: counter.bytes, sha256: counter.digest(), bucket, key });
+    if (req.gate) {
+      const gateStart = clock();
+      try {
+        await req.gate(envelope);
+      } finally {
+        gateMs = clock() - gateStart;
+      }
+    }
     try {
       const ack = await publish(deps.bus, subjects.accepted, schemas.Envelope, envelope, {
         msgId: msgId(req.mailId, 'ingress'),

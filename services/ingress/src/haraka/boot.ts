@@ -4,14 +4,17 @@
  * keeps module-level state, so there is one Haraka per process.
  */
 import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import type { PlatformConfig } from '@mailmesh/config';
+import { NetworkList, type PlatformConfig } from '@mailmesh/config';
+import type { ProxyV2Header } from '../proxy/v2.js';
 import type { KeyPair } from '../tls.js';
 import { harakaFiles } from './files.js';
+import { interceptProxyV2 } from './proxy-shim.js';
 import type { HarakaConnection, HarakaConstants } from './types.js';
 
 /** Where the CommonJS shims live: <package>/haraka/plugins. */
@@ -39,6 +42,7 @@ interface HarakaServer {
     run_hooks(hook: string, obj: unknown, params?: unknown): void;
   };
   setup_smtp_listeners(plugins: unknown, type: string, inactivityMs: number): Promise<void>;
+  get_smtp_server(ep: unknown, inactivityMs: number): Promise<EventEmitter>;
   stopListeners(): void;
 }
 
@@ -76,6 +80,9 @@ export interface BootOptions {
   /** Reply marker class whose queue replies go out without Haraka's uuid suffix. */
   readonly queuedReply: abstract new (...args: never[]) => { readonly text: string };
   readonly spoolAfterBytes?: number;
+  /** A load balancer's PROXY v2 header was refused (the connection got 421). */
+  readonly onProxyRefused?: (ip: string, reason: string) => void;
+  readonly onProxyHeader?: (ip: string, header: ProxyV2Header) => void;
 }
 
 export async function bootHaraka(opts: BootOptions): Promise<HarakaHandle> {
@@ -109,6 +116,7 @@ export async function bootHaraka(opts: BootOptions): Promise<HarakaHandle> {
   patchQueueReplies(conn, plugins, constants, opts.queuedReply);
   const tlsSocket = harakaRequire('./tls_socket.js') as TlsSocketModule;
   const server = harakaRequire('./server.js') as HarakaServer;
+  patchProxyV2(server, opts);
 
   let context: SecureContext = opts.keyPair.context;
   const sni = (_name: string, cb: (err: Error | null, ctx: SecureContext) => void): void =>
@@ -139,6 +147,27 @@ export async function bootHaraka(opts: BootOptions): Promise<HarakaHandle> {
     constants,
     applyKeyPair,
     stopListening: () => server.stopListeners(),
+  };
+}
+
+/**
+ * Haraka parses PROXY v1 only: every listener it creates gets the v2 shim in front
+ * of its connection handler, before it is bound. The load balancers are the same
+ * hosts Haraka trusts for v1 (connection.ini [haproxy], from `proxyProtocolFrom`).
+ */
+function patchProxyV2(server: HarakaServer, opts: BootOptions): void {
+  const blocks = [...new Set(opts.platform.listeners.flatMap((l) => l.proxyProtocolFrom))];
+  if (blocks.length === 0) return;
+  const balancers = new NetworkList(blocks, 'proxyProtocolFrom');
+  const original = server.get_smtp_server.bind(server);
+  server.get_smtp_server = async (ep, inactivityMs) => {
+    const listener = await original(ep, inactivityMs);
+    interceptProxyV2(listener, {
+      isLoadBalancer: (ip) => balancers.has(ip),
+      ...(opts.onProxyRefused ? { onRefused: opts.onProxyRefused } : {}),
+      ...(opts.onProxyHeader ? { onHeader: opts.onProxyHeader } : {}),
+    });
+    return listener;
   };
 }
 
