@@ -17,20 +17,35 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Runs a command to completion; rejects with its stderr on a non-zero exit. */
+/**
+ * Runs a command to completion; rejects with its stderr on a non-zero exit, or
+ * after `timeoutMs` (the command is then killed).
+ */
 export function run(
   cmd: string,
   args: readonly string[],
+  opts: { timeoutMs?: number } = {},
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, opts.timeoutMs);
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
     child.once('close', (code) => {
+      if (timer) clearTimeout(timer);
       if (code === 0) resolve({ stdout, stderr });
+      else if (timedOut)
+        reject(new Error(`${cmd} ${args.join(' ')} killed after ${opts.timeoutMs} ms`));
       else
         reject(
           new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim() || stdout.trim()}`),
@@ -46,7 +61,12 @@ export function waitExit(child: ChildProcess): Promise<void> {
 
 const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat times are in these ticks
 
-/** CPU milliseconds (user + system) used so far by a process and all its descendants. */
+/**
+ * CPU milliseconds (user + system) used so far by a process and all its
+ * descendants, including descendants that already exited and were reaped (their
+ * time moved to the parent's cutime/cstime): Postfix's smtpd and cleanup
+ * processes come and go during a run.
+ */
 export function treeCpuMs(rootPid: number): number {
   const children = new Map<number, number[]>();
   const cpu = new Map<number, number>();
@@ -62,7 +82,9 @@ export function treeCpuMs(rootPid: number): number {
     // Fields after the parenthesised command name, which may itself hold spaces.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ppid = Number(f[1]);
-    cpu.set(pid, ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK);
+    // utime, stime, cutime, cstime: fields 14-17 of proc(5), counted from the state field (3).
+    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    cpu.set(pid, (ticks * 1000) / CLK_TCK);
     const list = children.get(ppid) ?? [];
     list.push(pid);
     children.set(ppid, list);

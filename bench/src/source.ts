@@ -10,13 +10,16 @@ export interface SourceOptions {
   readonly to?: string;
   /** Keep connections open for several messages (`-d`); default one message per connection. */
   readonly reuseConnections?: boolean;
+  /** Kill smtp-source (and reject) after this long; default no limit. */
+  readonly timeoutMs?: number;
 }
 
 /** Drives load with Postfix's `smtp-source`; resolves when every message got a reply. */
 export async function smtpSource(o: SourceOptions): Promise<{ elapsedMs: number }> {
   const args = ['-s', String(o.sessions), '-m', String(o.messages), '-l', String(o.size ?? 5120)];
-  if (!o.reuseConnections) args.push('-r', '1');
-  else args.push('-d');
+  // -r 1: one recipient per transaction; without -d, one message per connection.
+  args.push('-r', '1');
+  if (o.reuseConnections) args.push('-d');
   args.push(
     '-f',
     o.from ?? 'load@bench.local',
@@ -25,6 +28,6 @@ export async function smtpSource(o: SourceOptions): Promise<{ elapsedMs: number 
     `127.0.0.1:${o.port}`,
   );
   const t0 = performance.now();
-  await run('smtp-source', args);
+  await run('smtp-source', args, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
   return { elapsedMs: performance.now() - t0 };
 }

@@ -25,6 +25,8 @@ export interface PostfixPeer {
   /** Pid of the master process (for CPU accounting of the whole instance). */
   masterPid(): number;
   queueEmpty(): Promise<boolean>;
+  /** Messages in the queue (every queue: incoming, active, deferred, ...). */
+  queued(): Promise<number>;
   /** Deletes every queued message (`postsuper -d ALL`). */
   purge(): Promise<void>;
   stop(): Promise<void>;
@@ -96,6 +98,11 @@ export async function startPostfix(
     async queueEmpty() {
       const { stdout } = await run('postqueue', ['-c', conf, '-p']);
       return stdout.includes('Mail queue is empty');
+    },
+    async queued() {
+      // One JSON object per queued message (postqueue(1) -j).
+      const { stdout } = await run('postqueue', ['-c', conf, '-j']);
+      return stdout.split('\n').filter((l) => l.startsWith('{')).length;
     },
     async purge() {
       await run('postsuper', ['-c', conf, '-d', 'ALL']);

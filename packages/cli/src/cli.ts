@@ -8,6 +8,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { runApply } from './commands/apply.js';
 import { runDns } from './commands/dns.js';
+import { runQueueLs, runQueueShow, runQueueUnsupported } from './commands/queue.js';
+import { runTrace } from './commands/trace.js';
 import { runDev } from './dev/dev.js';
 import { CliError, ConfigInvalidError, formatIssue } from './errors.js';
 import { consoleOutput, type Output, type Streams } from './output.js';
@@ -209,6 +211,90 @@ export async function runCli(argv: readonly string[], streams: Streams = process
           }),
       ),
     );
+
+  const natsHelp =
+    'NATS server (default: $MAILMESH_NATS_URL, else the `mailmesh dev` of ./.mailmesh, else nats://127.0.0.1:4222)';
+
+  program
+    .command('trace')
+    .description(
+      'every lifecycle event of one mail (accepted, scanned, routed, delivered, deferred, bounced...) in order, then its queue record',
+    )
+    .argument(
+      '<mailId>',
+      'the mail id (26-character ULID) printed by ingress, queue ls and the API',
+    )
+    .option('--nats <url>', natsHelp)
+    .option('--json', 'print the events and the queue record as JSON', false)
+    .action(
+      guarded(
+        'trace',
+        (_id: string, o: { json: boolean }) => o.json,
+        (id: string, o: { nats?: string; json: boolean }) =>
+          runTrace({ id, ...(o.nats !== undefined ? { nats: o.nats } : {}), json: o.json, out }),
+      ),
+    );
+
+  const queue = program
+    .command('queue')
+    .description('mail in flight: list pending mail, show one, retry or delete it');
+  queue
+    .command('ls')
+    .description('pending mail (queued or deferred), oldest first')
+    .option('--all', 'also list finished mail still kept in the queue bucket', false)
+    .option('--nats <url>', natsHelp)
+    .option('--json', 'print the queue records as JSON', false)
+    .action(
+      guarded(
+        'queue ls',
+        (o: { json: boolean }) => o.json,
+        (o: { all: boolean; nats?: string; json: boolean }) =>
+          runQueueLs({
+            all: o.all,
+            ...(o.nats !== undefined ? { nats: o.nats } : {}),
+            json: o.json,
+            out,
+          }),
+      ),
+    );
+  queue
+    .command('show')
+    .description('stage, destinations, attempts, next attempt and last error of one mail')
+    .argument('<mailId>', 'the mail id (26-character ULID)')
+    .option('--nats <url>', natsHelp)
+    .option('--json', 'print the queue record as JSON', false)
+    .action(
+      guarded(
+        'queue show',
+        (_id: string, o: { json: boolean }) => o.json,
+        (id: string, o: { nats?: string; json: boolean }) =>
+          runQueueShow({
+            id,
+            ...(o.nats !== undefined ? { nats: o.nats } : {}),
+            json: o.json,
+            out,
+          }),
+      ),
+    );
+  for (const action of ['retry', 'delete'] as const) {
+    queue
+      .command(action)
+      .description(
+        action === 'retry'
+          ? 'attempt a deferred mail now (not supported yet)'
+          : 'remove a mail from the queue (not supported yet)',
+      )
+      .argument('<mailId>', 'the mail id (26-character ULID)')
+      .option('--nats <url>', natsHelp)
+      .option('--json', 'print the result as JSON', false)
+      .action(
+        guarded(
+          `queue ${action}`,
+          (_id: string, o: { json: boolean }) => o.json,
+          (id: string) => runQueueUnsupported(action, id),
+        ),
+      );
+  }
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

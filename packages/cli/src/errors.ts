@@ -149,3 +149,58 @@ export class ChildCrashedError extends CliError {
     );
   }
 }
+
+/** An argument that should be a mail id is not one. */
+export class InvalidMailIdError extends CliError {
+  override readonly name = 'InvalidMailIdError';
+  constructor(
+    readonly value: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `${JSON.stringify(value)} is not a mail id: expected a 26-character ULID (Crockford base32, first character 0-7, e.g. 01JABCDEFGHJKMNPQRSTVWXYZ0)`,
+      options,
+    );
+  }
+}
+
+/** Nothing is known about a mail id: no lifecycle events, no queue record. */
+export class MailNotFoundError extends CliError {
+  override readonly name = 'MailNotFoundError';
+  constructor(
+    readonly mailId: string,
+    readonly what: string,
+    options?: ErrorOptions,
+  ) {
+    super(`no ${what} for ${mailId}`, options);
+  }
+}
+
+/** A command (or form of an argument) that needs something not built yet. */
+export class NotSupportedError extends CliError {
+  override readonly name = 'NotSupportedError';
+  constructor(
+    /** What was asked for: `queue retry`, `lookup by Message-ID`. */
+    readonly feature: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** A stream or bucket the command reads does not exist on the server (nothing provisioned it). */
+export class NotProvisionedError extends CliError {
+  override readonly name = 'NotProvisionedError';
+  constructor(
+    readonly kind: 'stream' | 'KV bucket',
+    readonly resource: string,
+    readonly server: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `${kind} ${resource} does not exist on ${server}: nothing has been provisioned there (is \`mailmesh dev\` running, or --nats pointing at the platform?)`,
+      options,
+    );
+  }
+}

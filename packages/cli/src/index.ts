@@ -14,6 +14,10 @@ export {
   PortInUseError,
   ChildStartError,
   ChildCrashedError,
+  InvalidMailIdError,
+  MailNotFoundError,
+  NotSupportedError,
+  NotProvisionedError,
   formatIssue,
   type ConfigIssue,
 } from './errors.js';
@@ -41,3 +45,6 @@ export { dnsAnswer, type DnsAnswer } from './commands/dns.js';
 export { devPorts, type DevPorts, type PublicPorts, type InternalPorts } from './dev/ports.js';
 export { devPlatform } from './dev/platform.js';
 export { runDev, DevSession, type DevOptions, type DevState } from './dev/dev.js';
+export { traceMail, checkMailId, type TraceResult } from './commands/trace.js';
+export { listQueue, QUEUE_CONTROL_MISSING } from './commands/queue.js';
+export { eventLine, listLines, showLines, traceEvent, type TraceEvent } from './queue/format.js';
