@@ -91,6 +91,16 @@ export async function startPostfix(
     );
   }
   for (let i = 0; i < 100 && !safeRead(join(data, 'master.lock')); i++) await sleep(50);
+  // Postfix's master daemonizes, so it is no child of ours: stop it when this
+  // process exits without calling stop() (a failed test, an interrupted bench).
+  const stopOnExit = (): void => {
+    try {
+      execFileSync('postfix', ['-c', conf, 'stop'], { stdio: 'ignore' });
+    } catch {
+      // already stopped
+    }
+  };
+  process.once('exit', stopOnExit);
   return {
     port,
     dir,
@@ -108,6 +118,7 @@ export async function startPostfix(
       await run('postsuper', ['-c', conf, '-d', 'ALL']);
     },
     async stop() {
+      process.removeListener('exit', stopOnExit);
       await run('postfix', ['-c', conf, 'stop']).catch(() => undefined);
       for (let i = 0; i < 100; i++) {
         if (!isRunning(Number(safeRead(join(dir, 'queue', 'pid', 'master.pid')).trim()))) break;
