@@ -6,6 +6,7 @@
 export * from './errors.js';
 
 export { connectBus, type Bus, type BusOptions } from './bus.js';
+export { busOptionsFromEnv, objectStoreOptionsFromEnv } from './env.js';
 export {
   provision,
   streamConfigOf,

@@ -19,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSnapshot, type ConfigSnapshot } from '@mailmesh/config';
 import {
+  busOptionsFromEnv,
   connectBus,
   connectObjectStore,
+  objectStoreOptionsFromEnv,
   createLogger,
   createRegistry,
   initTracing,
@@ -42,21 +44,9 @@ await runService({
   log,
   start: async (ctx) => {
     ctx.onShutdown(() => tracing.shutdown());
-    const bus = await connectBus({
-      servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
-      name: `ingress-${instance}`,
-      log,
-      ...(env['MAILMESH_NATS_USER'] !== undefined ? { user: env['MAILMESH_NATS_USER'] } : {}),
-      ...(env['MAILMESH_NATS_PASS'] !== undefined ? { pass: env['MAILMESH_NATS_PASS'] } : {}),
-      ...(env['MAILMESH_NATS_TOKEN'] !== undefined ? { token: env['MAILMESH_NATS_TOKEN'] } : {}),
-    });
+    const bus = await connectBus({ ...busOptionsFromEnv(`ingress-${instance}`), log });
     ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore({
-      endpoint: env['MAILMESH_S3_ENDPOINT'] ?? 'http://127.0.0.1:9000',
-      accessKey: env['MAILMESH_S3_ACCESS_KEY'] ?? '',
-      secretKey: env['MAILMESH_S3_SECRET_KEY'] ?? '',
-      ...(env['MAILMESH_S3_REGION'] !== undefined ? { region: env['MAILMESH_S3_REGION'] } : {}),
-    });
+    const store = connectObjectStore(objectStoreOptionsFromEnv());
     ctx.onShutdown(() => store.close());
     const config = watchConfig<ConfigSnapshot>(bus, (entries) => buildSnapshot(entries), { log });
     ctx.onShutdown(() => config.stop());

@@ -16,8 +16,10 @@
  */
 import { hostname } from 'node:os';
 import {
+  busOptionsFromEnv,
   connectBus,
   connectObjectStore,
+  objectStoreOptionsFromEnv,
   createLogger,
   createRegistry,
   runService,
@@ -38,21 +40,9 @@ await runService({
   name: 'router',
   log,
   start: async (ctx) => {
-    const bus = await connectBus({
-      servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
-      name: `router-${instance}`,
-      log,
-      ...(env['MAILMESH_NATS_USER'] !== undefined ? { user: env['MAILMESH_NATS_USER'] } : {}),
-      ...(env['MAILMESH_NATS_PASS'] !== undefined ? { pass: env['MAILMESH_NATS_PASS'] } : {}),
-      ...(env['MAILMESH_NATS_TOKEN'] !== undefined ? { token: env['MAILMESH_NATS_TOKEN'] } : {}),
-    });
+    const bus = await connectBus({ ...busOptionsFromEnv(`router-${instance}`), log });
     ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore({
-      endpoint: env['MAILMESH_S3_ENDPOINT'] ?? 'http://127.0.0.1:9000',
-      accessKey: env['MAILMESH_S3_ACCESS_KEY'] ?? '',
-      secretKey: env['MAILMESH_S3_SECRET_KEY'] ?? '',
-      ...(env['MAILMESH_S3_REGION'] !== undefined ? { region: env['MAILMESH_S3_REGION'] } : {}),
-    });
+    const store = connectObjectStore(objectStoreOptionsFromEnv());
     ctx.onShutdown(() => store.close());
     const config = watchConfig<RouterConfig>(bus, (entries) => buildRouterConfig(entries), { log });
     ctx.onShutdown(() => config.stop());

@@ -26,8 +26,10 @@
  */
 import { hostname } from 'node:os';
 import {
+  busOptionsFromEnv,
   connectBus,
   connectObjectStore,
+  objectStoreOptionsFromEnv,
   createLogger,
   createRegistry,
   runService,
@@ -64,21 +66,9 @@ await runService({
   start: async (ctx) => {
     const clamd = hostPort('MAILMESH_CLAMD');
     const spamd = hostPort('MAILMESH_SPAMD');
-    const bus = await connectBus({
-      servers: env['MAILMESH_NATS_URL'] ?? 'nats://127.0.0.1:4222',
-      name: `scanner-${instance}`,
-      log,
-      ...(env['MAILMESH_NATS_USER'] !== undefined ? { user: env['MAILMESH_NATS_USER'] } : {}),
-      ...(env['MAILMESH_NATS_PASS'] !== undefined ? { pass: env['MAILMESH_NATS_PASS'] } : {}),
-      ...(env['MAILMESH_NATS_TOKEN'] !== undefined ? { token: env['MAILMESH_NATS_TOKEN'] } : {}),
-    });
+    const bus = await connectBus({ ...busOptionsFromEnv(`scanner-${instance}`), log });
     ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore({
-      endpoint: env['MAILMESH_S3_ENDPOINT'] ?? 'http://127.0.0.1:9000',
-      accessKey: env['MAILMESH_S3_ACCESS_KEY'] ?? '',
-      secretKey: env['MAILMESH_S3_SECRET_KEY'] ?? '',
-      ...(env['MAILMESH_S3_REGION'] !== undefined ? { region: env['MAILMESH_S3_REGION'] } : {}),
-    });
+    const store = connectObjectStore(objectStoreOptionsFromEnv());
     ctx.onShutdown(() => store.close());
     const config = watchConfig<ScannerConfig>(bus, buildScannerConfig, { log });
     ctx.onShutdown(() => config.stop());
