@@ -102,7 +102,6 @@ type Decision =
 export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<HandlerOutcome> {
   const env = job.envelope;
   if (!env) return outcome.term('delivery job without envelope');
-  const now = deps.now();
   const route = queueRouteOf(job);
   const key = jobKey(route);
   const record = await deps.queue.get(job.mailId);
@@ -139,9 +138,18 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
     }));
   }
 
+  // Times after the attempt: a busy pool can hold a job for a while, and trace,
+  // latency and the next attempt count from when the attempt finished.
+  const finished = deps.now();
   const schedule = scheduleFor(deps.retry, route.domain);
-  const receivedAt = env.receivedAt ? timestampDate(env.receivedAt) : now;
-  const retry = decideRetry(schedule, receivedAt, now, attempt, recJob?.delayNotified ?? false);
+  const receivedAt = env.receivedAt ? timestampDate(env.receivedAt) : finished;
+  const retry = decideRetry(
+    schedule,
+    receivedAt,
+    finished,
+    attempt,
+    recJob?.delayNotified ?? false,
+  );
   const decisions: Decision[] = results.map((r): Decision => {
     switch (r.kind) {
       case 'delivered':
@@ -172,7 +180,7 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
         ? { diagnostic: `${e.code} ${e.message}` }
         : { diagnostic: e.message }),
       reason,
-      lastAttemptAt: now,
+      lastAttemptAt: finished,
       notify: r?.notify ?? [],
     };
   };
@@ -198,7 +206,7 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
           f,
           true,
           f.expired
-            ? `gave up after ${attempt} attempts over ${Math.round((now.getTime() - receivedAt.getTime()) / 1000)} s; last error: ${f.error.message}`
+            ? `gave up after ${attempt} attempts over ${Math.round((finished.getTime() - receivedAt.getTime()) / 1000)} s; last error: ${f.error.message}`
             : f.error.message,
         ),
       ),
@@ -227,7 +235,7 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
     .find((d): d is Exclude<Decision, { kind: 'delivered' }> => d.kind !== 'delivered');
   await deps.queue.update(job.mailId, (cur) =>
     updateRecord(cur, job, key, route, decisions, {
-      now,
+      now: finished,
       attempt,
       ...(nextAttemptAt ? { nextAttemptAt } : {}),
       ...(lastError ? { lastError: queueError(lastError.error, lastError.kind === 'failed') } : {}),
@@ -238,7 +246,7 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
 
   await publishEvents(
     deps.bus,
-    eventsOf(job, decisions, attempt, now, nextAttemptAt, failureDsn, delayDsn),
+    eventsOf(job, decisions, attempt, finished, nextAttemptAt, failureDsn, delayDsn),
     key,
   );
 
