@@ -1,9 +1,8 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { encodeConfigValue } from '@mailmesh/config';
 import { folders, openMailStore, type MailStore, type MessageEntry } from '@mailmesh/delivery';
 import {
@@ -23,6 +22,7 @@ import {
   type ObjectStore,
 } from '@mailmesh/runtime';
 import {
+  makeSelfSignedCert,
   startMinio,
   startNats,
   type MinioPeer,
@@ -39,8 +39,6 @@ import {
   platformDocument,
   POLICY_NAME,
 } from './config.js';
-
-const execFileP = promisify(execFile);
 
 export const serviceNames = ['ingress', 'scanner', 'router', 'delivery'] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -123,29 +121,6 @@ const CONSUMERS_OF: Record<Exclude<ServiceName, 'ingress'>, readonly ConsumerSpe
   delivery: [consumers.deliveryLocal, consumers.deliveryRemote],
 };
 
-async function makeCert(dir: string): Promise<{ certFile: string; keyFile: string }> {
-  const certFile = join(dir, 'mx.crt');
-  const keyFile = join(dir, 'mx.key');
-  await execFileP('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=mx.bench.local',
-  ]);
-  return { certFile, keyFile };
-}
-
 interface Child {
   readonly name: ServiceName;
   readonly proc: ChildProcess;
@@ -199,7 +174,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const kv = await bus.kv(kvBuckets.config);
     await kv.put(
       configKeys.platform,
-      encodeConfigValue(platformDocument({ port, ...(await makeCert(dir)) })),
+      encodeConfigValue(
+        platformDocument({ port, ...(await makeSelfSignedCert(dir, 'mx.bench.local')) }),
+      ),
     );
     await kv.put(
       configKeys.policy(POLICY_NAME),

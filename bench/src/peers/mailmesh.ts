@@ -1,9 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   defaultLimits,
   encodeConfigValue,
@@ -12,11 +11,15 @@ import {
 } from '@mailmesh/config';
 import { configKeys, kvBuckets, objectBuckets, streams } from '@mailmesh/proto';
 import { connectBus, connectObjectStore, provision, type Bus } from '@mailmesh/runtime';
-import { startMinio, startNats, type MinioPeer, type NatsPeer } from '@mailmesh/testkit';
+import {
+  makeSelfSignedCert,
+  startMinio,
+  startNats,
+  type MinioPeer,
+  type NatsPeer,
+} from '@mailmesh/testkit';
 import { freePort, waitExit } from '../proc.js';
 import { waitForGreeting } from './greeting.js';
-
-const execFileP = promisify(execFile);
 
 /**
  * The Mailmesh ingress bin (`services/ingress/dist/main.js`) as a child process,
@@ -71,25 +74,7 @@ export async function startMailmesh(opts: MailmeshOptions): Promise<MailmeshPeer
   try {
     await provision(bus);
     const port = await freePort();
-    const certFile = join(dir, 'mx.crt');
-    const keyFile = join(dir, 'mx.key');
-    await execFileP('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=mx.bench.local',
-    ]);
+    const { certFile, keyFile } = await makeSelfSignedCert(dir, 'mx.bench.local');
     const platform: PlatformConfig = {
       hostname: 'mx.bench.local',
       listeners: [

@@ -20,3 +20,4 @@ export { EICAR, GTUBE } from './strings.js';
 export { freePort } from './internal/ports.js';
 export { binPath, binDir } from './internal/bin.js';
 export { BinaryNotFoundError, PeerStartError, PeerStateError } from './internal/errors.js';
+export { makeSelfSignedCert } from './cert.js';

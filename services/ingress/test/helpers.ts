@@ -31,7 +31,14 @@ import {
   type ConfigWatcher,
   type ObjectStore,
 } from '@mailmesh/runtime';
-import { freePort, startMinio, startNats, type MinioPeer, type NatsPeer } from '@mailmesh/testkit';
+import {
+  freePort,
+  makeSelfSignedCert as makeCert,
+  startMinio,
+  startNats,
+  type MinioPeer,
+  type NatsPeer,
+} from '@mailmesh/testkit';
 import { startIngress, staticResolver, type Ingress } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -47,33 +54,7 @@ export const PASSWORD = 'correct horse battery staple';
 export const BCRYPT_PASSWORD = 'bcrypt-secret-42';
 
 /** Makes a throwaway self-signed certificate with the openssl CLI (no key is committed). */
-export async function makeCert(
-  dir: string,
-  cn: string,
-): Promise<{ certFile: string; keyFile: string }> {
-  const certFile = join(dir, `${cn}.crt`);
-  const keyFile = join(dir, `${cn}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${cn}`,
-    '-addext',
-    `subjectAltName=DNS:${cn},IP:127.0.0.1`,
-  ]);
-  return { certFile, keyFile };
-}
+export { makeCert };
 
 export async function testDomain(): Promise<CompiledDomain> {
   const argon = await argon2Hash(PASSWORD, { memoryCost: 4096, timeCost: 2, parallelism: 1 });
