@@ -46,7 +46,11 @@ describe('end-to-end benchmark wiring', () => {
     expect(Object.keys(r.cpuMs).sort()).toEqual(
       processNames.filter((p) => p !== 'clamd' && p !== 'spamd').sort(),
     );
-    expect(r.opsPerMail?.s3['PutObject']).toBe(1);
+    // One spool PUT per mail at most: small mails queued behind a write share one.
+    expect(r.opsPerMail?.s3['PutObject']).toBeGreaterThan(0);
+    expect(r.opsPerMail?.s3['PutObject']).toBeLessThanOrEqual(1);
+    // Bodies travel inline: no stage reads the spool.
+    expect(r.opsPerMail?.s3['GetObject'] ?? 0).toBe(0);
     expect(await platform.inFlight()).toBe(0);
     cell('mailmesh-sink', 'Mailmesh relay -> smtp-sink', r);
   });

@@ -50,6 +50,10 @@ describe('ingress benchmark peers', () => {
     await smtpSource({ ...load, port: mailmesh.port, sessions: 4, messages: 40 });
     expect(await mailmesh.accepted()).toBe(40);
     expect(await mailmesh.spooled()).toBe(40);
+    // Group commit: never more objects than mails (fewer when writes queued up).
+    const objects = await mailmesh.spoolObjects();
+    expect(objects).toBeGreaterThan(0);
+    expect(objects).toBeLessThanOrEqual(40);
     await mailmesh.purge();
     expect(await mailmesh.accepted()).toBe(0);
     expect(mailmesh.pids().all).toHaveLength(3);

@@ -120,7 +120,11 @@ test('5,000 accepted mails with no scanner consuming scale the scanner to max; d
     fieldSelector: 'involvedObject.name=scanner',
   });
   const up = events.items.find((e) => e.reason === 'ScaledUp');
-  expect(up?.message).toMatch(/replicas 1 -> 5: consumer:scanner = 5000/);
+  // The operator may have read the backlog while the burst was still arriving.
+  const seen = /replicas 1 -> 5: consumer:scanner = (\d+)/.exec(up?.message ?? '');
+  expect(seen, up?.message).not.toBeNull();
+  expect(Number(seen![1])).toBeGreaterThan(0);
+  expect(Number(seen![1])).toBeLessThanOrEqual(5000);
 
   await bus.jsm.streams.purge(streams.mail.name, { filter: subjects.accepted });
   await waitFor('scanner back at min', async () => (await replicas('scanner')) === 1, 30_000, 200);

@@ -362,6 +362,14 @@ export const objectBuckets = {
 export type ObjectBucket = (typeof objectBuckets)[keyof typeof objectBuckets];
 
 /**
+ * The largest body that travels inline in the envelope (`Envelope.body`) as well as
+ * in the spool. 64 KiB keeps every MAIL stream message far below nats-server's
+ * default 1 MiB `max_payload` while covering the bulk of intranet mail, so the
+ * scanner, router and delivery read no object for it.
+ */
+export const inlineBodyMaxBytes = 64 * 1024;
+
+/**
  * Spool object of one mail: `<yyyy>/<mm>/<dd>/<mailId>.eml`, dated by the mail id's
  * timestamp so lifecycle rules and listings can work per day.
  */
@@ -370,6 +378,15 @@ export function spoolKey(mailId: string): string {
   const d = new Date(ulidTime(mailId));
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getUTCFullYear()}/${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${mailId}.eml`;
+}
+
+/**
+ * Spool segment: the bodies of several small mails that one ingress stored with
+ * one PUT, back to back (`SpoolRef.offset`/`length` locate each). Named after the
+ * first mail in it and dated like spoolKey: `<yyyy>/<mm>/<dd>/<mailId>.segment`.
+ */
+export function spoolSegmentKey(firstMailId: string): string {
+  return spoolKey(firstMailId).replace(/\.eml$/, '.segment');
 }
 
 /** Quarantine object of one mail: `<mailId>.eml`. */

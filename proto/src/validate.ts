@@ -47,6 +47,7 @@ import {
 import {
   assertDnsName,
   auditKinds,
+  inlineBodyMaxBytes,
   InvalidNameError,
   loadKey,
   MAIL_ID_PATTERN,
@@ -237,11 +238,28 @@ function envelopeProblems(out: Out, p: string, m: Envelope): void {
   if (!SHA256_HEX.test(m.sha256)) {
     out.push({ path: join(p, 'sha256'), problem: 'must be 64 lowercase hex digits' });
   }
+  if (m.body.length > 0) {
+    if (BigInt(m.body.length) !== m.size) {
+      out.push({
+        path: join(p, 'body'),
+        problem: `has ${m.body.length} bytes, size says ${m.size}`,
+      });
+    }
+    if (m.body.length > inlineBodyMaxBytes) {
+      out.push({ path: join(p, 'body'), problem: `must be at most ${inlineBodyMaxBytes} bytes` });
+    }
+  }
   if (m.spool === undefined) {
     out.push({ path: join(p, 'spool'), problem: 'is required' });
   } else {
     checkRequired(out, join(p, 'spool.bucket'), m.spool.bucket);
     checkRequired(out, join(p, 'spool.key'), m.spool.key);
+    if (m.spool.length !== 0n && m.spool.length !== m.size) {
+      out.push({
+        path: join(p, 'spool.length'),
+        problem: `is ${m.spool.length}, size says ${m.size}`,
+      });
+    }
   }
   checkEnum(out, join(p, 'dsnRet'), DsnRet, m.dsnRet, true);
 }

@@ -19,6 +19,7 @@ import {
   queueGroups,
   queueKey,
   spoolKey,
+  spoolSegmentKey,
   stages,
   streams,
   subjects,
@@ -328,6 +329,12 @@ describe('S3 buckets and keys', () => {
       '1970/01/01/00000000000000000000000000.eml',
     );
     invalid('mail id', () => spoolKey('../../etc/passwd'));
+  });
+
+  it('spoolSegmentKey is dated like spoolKey and never collides with a mail object', () => {
+    expect(spoolSegmentKey(MAIL_ID)).toBe(`2016/07/30/${MAIL_ID}.segment`);
+    expect(spoolSegmentKey(MAIL_ID)).not.toBe(spoolKey(MAIL_ID));
+    invalid('mail id', () => spoolSegmentKey('x/../y'));
   });
 
   it('quarantineKey is <mailId>.eml', () => {

@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
 import {
+  inlineBodyMaxBytes,
   AuditRecordSchema,
   DeliveryEventSchema,
   DeliveryJobSchema,
@@ -77,6 +78,20 @@ describe('validateEnvelope', () => {
     ['mail_from with CRLF', (m) => void (m.mailFrom = 'a@b\r\nRCPT TO:<x@y>'), ['mailFrom']],
     ['mail_from with <>', (m) => void (m.mailFrom = '<alice@x.y>'), ['mailFrom']],
     ['no recipients', (m) => void (m.recipients = []), ['recipients']],
+    [
+      'inline body shorter than size',
+      (m) => void (m.body = new Uint8Array(Number(m.size) - 1)),
+      ['body'],
+    ],
+    [
+      'inline body over the inline limit',
+      (m) => {
+        m.body = new Uint8Array(inlineBodyMaxBytes + 1);
+        m.size = BigInt(inlineBodyMaxBytes + 1);
+      },
+      ['body'],
+    ],
+    ['spool length not the size', (m) => void (m.spool!.length = m.size + 1n), ['spool.length']],
     ['recipient empty', (m) => void (first(m.recipients).address = ''), ['recipients[0].address']],
     [
       'recipient without domain',
@@ -155,6 +170,13 @@ describe('validateEnvelope', () => {
       ['mailId', 'recipients', 'sha256'],
     ],
   ]);
+
+  it('accepts an inline body of exactly size bytes and a segment range', () => {
+    const m = fx.envelope();
+    m.body = new Uint8Array(Number(m.size)).fill(0x61);
+    m.spool = { ...m.spool!, offset: 4096n, length: m.size };
+    expect(validateEnvelope(m)).toEqual([]);
+  });
 
   it('accepts the null sender, internal mail and valid address forms', () => {
     const m = fx.envelope();

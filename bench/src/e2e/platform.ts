@@ -145,8 +145,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       clearTimeout(killer);
     }
   };
+  const tap = new Map<string, number>();
   const cleanup = async (): Promise<void> => {
     await stopChildren();
+    // BENCH_E2E_TAP=<file>: every subject published on the bus, counted by shape.
+    const tapFile = process.env['BENCH_E2E_TAP'];
+    if (tapFile) {
+      const rows = [...tap].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}\t${k}`);
+      await writeFile(tapFile, `${rows.join('\n')}\n`);
+    }
     await store?.close();
     await bus?.close().catch(() => undefined);
     await Promise.all([nats?.stop(), minio?.stop()]);
@@ -161,6 +168,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const minioPeer = minio;
     bus = await connectBus({ servers: nats.url, name: 'bench-e2e', timeoutMs: 10_000 });
     const theBus = bus;
+    if (process.env['BENCH_E2E_TAP']) {
+      bus.nc.subscribe('>', {
+        callback: (_err, m) => {
+          const shape = m.subject
+            .replace(/[0-7][0-9A-HJKMNP-TV-Z]{25}/g, '<id>')
+            .replace(/^_INBOX\..*/, '_INBOX')
+            .replace(/^(\$JS\.ACK\.[^.]+\.[^.]+)\..*/, '$1');
+          tap.set(shape, (tap.get(shape) ?? 0) + 1);
+        },
+      });
+    }
     await provision(bus);
     store = connectObjectStore({
       endpoint: minio.endpoint,

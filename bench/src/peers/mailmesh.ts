@@ -9,7 +9,8 @@ import {
   type CompiledDomain,
   type PlatformConfig,
 } from '@mailmesh/config';
-import { configKeys, kvBuckets, objectBuckets, streams } from '@mailmesh/proto';
+import { fromBinary } from '@bufbuild/protobuf';
+import { configKeys, EnvelopeSchema, kvBuckets, objectBuckets, streams } from '@mailmesh/proto';
 import { connectBus, connectObjectStore, provision, type Bus } from '@mailmesh/runtime';
 import {
   makeSelfSignedCert,
@@ -36,8 +37,13 @@ export interface MailmeshPeer {
   pids(): { ingress: number[]; all: number[] };
   /** Envelopes in the MAIL stream (one per accepted mail; nothing consumes them here). */
   accepted(): Promise<number>;
-  /** Objects in the spool bucket. */
+  /**
+   * Envelopes in the MAIL stream whose body is in the spool: the object they name
+   * exists and holds their byte range (small mails share segment objects).
+   */
   spooled(): Promise<number>;
+  /** Objects in the spool bucket (fewer than mails when the group commit batched). */
+  spoolObjects(): Promise<number>;
   /** Empties the MAIL and AUDIT streams between runs (bodies stay in the spool). */
   purge(): Promise<void>;
   stop(): Promise<void>;
@@ -137,7 +143,7 @@ export async function startMailmesh(opts: MailmeshOptions): Promise<MailmeshPeer
         MAILMESH_S3_SECRET_KEY: minio.secretKey,
         MAILMESH_S3_REGION: minio.region,
         MAILMESH_INSTANCE: 'bench',
-        MAILMESH_HEALTH_PORT: '0',
+        MAILMESH_HEALTH_PORT: process.env['BENCH_INGRESS_HEALTH_PORT'] ?? '0',
         MAILMESH_INGRESS_DIR: join(dir, 'ingress'),
         MAILMESH_DNS_FILE: dnsFile,
         MAILMESH_LOG_LEVEL: opts.logLevel ?? 'warn',
@@ -178,6 +184,21 @@ export async function startMailmesh(opts: MailmeshOptions): Promise<MailmeshPeer
       }),
       accepted: async () => (await bus.jsm.streams.info(streams.mail.name)).state.messages,
       spooled: async () => {
+        const sizes = new Map<string, number>();
+        for await (const o of store.list(objectBuckets.spool)) sizes.set(o.key, o.size);
+        const last = (await bus.jsm.streams.info(streams.mail.name)).state.last_seq;
+        let n = 0;
+        for (let seq = 1; seq <= last; seq++) {
+          const m = await bus.jsm.streams.getMessage(streams.mail.name, { seq }).catch(() => null);
+          if (!m) continue;
+          const env = fromBinary(EnvelopeSchema, m.data);
+          const size = env.spool ? sizes.get(env.spool.key) : undefined;
+          const end = Number((env.spool?.offset ?? 0n) + (env.spool?.length || env.size));
+          if (size !== undefined && end <= size) n++;
+        }
+        return n;
+      },
+      spoolObjects: async () => {
         let n = 0;
         for await (const o of store.list(objectBuckets.spool)) if (o.key !== '') n++;
         return n;

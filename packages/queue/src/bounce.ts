@@ -8,6 +8,7 @@ import {
   EnvelopeSchema,
   Listener,
   msgId,
+  inlineBodyMaxBytes,
   objectBuckets,
   Origin,
   schemas,
@@ -23,7 +24,7 @@ import {
 } from '@mailmesh/runtime';
 
 import { composeDsn, dsnIdentity, type DsnKind, type DsnRecipient } from './dsn.js';
-import { readHeaderSection } from './headers.js';
+import { readMessage, readMessageHeaders } from './message.js';
 import { derivedMailId } from './ids.js';
 
 /** A recipient to report on, with the NOTIFY conditions it was given (RFC 3461 §4.1). */
@@ -87,14 +88,12 @@ async function originalContent(
   store: ObjectStore,
   env: Envelope,
 ): Promise<{ headers: Buffer; full?: Buffer }> {
-  const bucket = env.spool?.bucket ?? objectBuckets.spool;
-  const key = env.spool?.key ?? spoolKey(env.mailId);
   try {
     if (env.dsnRet === DsnRet.FULL && env.size <= BigInt(MAX_FULL_RETURN)) {
-      const full = await store.getBuffer(bucket, key, { maxBytes: MAX_FULL_RETURN });
+      const full = await readMessage(store, env, { maxBytes: MAX_FULL_RETURN });
       return { headers: full, full };
     }
-    return { headers: await readHeaderSection(store, bucket, key) };
+    return { headers: await readMessageHeaders(store, env) };
   } catch (err) {
     // The report matters more than the copy: with the original gone, return what the envelope knows.
     if (
@@ -163,6 +162,7 @@ export async function sendDsn(deps: BounceDeps, req: BounceRequest): Promise<str
     size: BigInt(bytes.length),
     sha256: createHash('sha256').update(bytes).digest('hex'),
     spool: { bucket, key },
+    ...(bytes.length <= inlineBodyMaxBytes ? { body: bytes } : {}),
     ...(env.trace ? { trace: env.trace } : {}),
     messageId,
     subject,

@@ -38,6 +38,14 @@ export {
   readHeaderSection,
   type HeaderLine,
 } from './headers.js';
+export {
+  inlineBody,
+  readMessage,
+  readMessageHeaders,
+  spoolRefOf,
+  type ReadMessageOptions,
+  type StoredRef,
+} from './message.js';
 export { derivedMailId, shortHash } from './ids.js';
 export { KvContentionError, KvDocumentError, MessageReadError } from './errors.js';
 export {

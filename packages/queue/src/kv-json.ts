@@ -54,9 +54,16 @@ export function isWrongRevision(err: unknown): boolean {
   return false;
 }
 
-export interface UpdateOptions {
+export interface UpdateOptions<T = unknown> {
   /** Compare-and-set attempts before giving up; default 50. */
   readonly maxAttempts?: number;
+  /**
+   * What the caller already knows of the key, used for the first compare-and-set
+   * instead of a read: a document it read before (with its revision), or `null`
+   * when it expects the key to be absent. A stale guess costs only the read it
+   * meant to save: the compare-and-set fails and the loop reads as usual.
+   */
+  readonly known?: Versioned<T> | null;
 }
 
 /**
@@ -70,11 +77,14 @@ export async function updateJson<T>(
   bucket: string,
   key: string,
   change: (current: T | undefined) => T | undefined,
-  opts: UpdateOptions = {},
+  opts: UpdateOptions<T> = {},
 ): Promise<T | undefined> {
   const max = opts.maxAttempts ?? 50;
   for (let attempt = 1; attempt <= max; attempt++) {
-    const cur = await getJson<T>(kv, bucket, key);
+    const cur =
+      attempt === 1 && opts.known !== undefined
+        ? (opts.known ?? undefined)
+        : await getJson<T>(kv, bucket, key);
     const next = change(cur?.value);
     if (next === undefined) return cur?.value;
     try {

@@ -152,7 +152,9 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     js,
     jsm,
     server,
-    kv: (spec) => kvm.open(spec.bucket),
+    // provision() creates every bucket with allow_direct: reads then take the direct
+    // get path (no JetStream API request, no API advisory per read).
+    kv: (spec) => kvm.open(spec.bucket, { allow_direct: true }),
     drain: async () => {
       if (!nc.isClosed() && !nc.isDraining()) await nc.drain();
       await nc.closed();

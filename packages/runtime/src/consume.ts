@@ -40,7 +40,7 @@ export interface Delivery<T> {
   readonly log: Logger;
   /** True once ack/nak/term was sent. */
   readonly settled: boolean;
-  /** Resets the ack_wait timer for long work. */
+  /** Resets the ack_wait timer for long work (at most one progress ack per second). */
   working(): void;
   ack(): void;
   nak(delayMs?: number): void;
@@ -82,6 +82,9 @@ export interface Consumer {
   /** Resolves after stop(); rejects with ConsumerFailedError if pulling ended on its own. */
   readonly done: Promise<void>;
 }
+
+/** `Delivery.working()` sends at most one progress ack per this interval. */
+const WORKING_MIN_INTERVAL_MS = 1_000;
 
 /** 1 s, 2 s, 4 s ... capped at 60 s. */
 export function defaultRetryDelayMs(redeliveryCount: number): number {
@@ -211,9 +214,12 @@ export async function consume<T extends Message>(
       const mailId = mailIdOf(data) ?? headerMailId;
       const mlog = log.child({ subject: m.subject, seq: m.seq, mailId, traceId });
       if (mailId !== undefined) span.setAttribute('mailmesh.mail_id', mailId);
+      let lastWorking = Date.now();
       if (opts.ackExtendMs !== undefined && opts.ackExtendMs > 0) {
         timer = setInterval(() => {
-          if (!settled) m.working();
+          if (settled) return;
+          lastWorking = Date.now();
+          m.working();
         }, opts.ackExtendMs);
       }
       const delivery: Delivery<T> = {
@@ -228,7 +234,13 @@ export async function consume<T extends Message>(
           return settled;
         },
         working: () => {
-          if (!settled) m.working();
+          // A progress ack per call would be a bus message per check of every mail;
+          // the timer above covers long work, this only needs to reach the server
+          // well within ack_wait.
+          const now = Date.now();
+          if (settled || now - lastWorking < WORKING_MIN_INTERVAL_MS) return;
+          lastWorking = now;
+          m.working();
         },
         ack: () => settle('ack', () => m.ack()),
         nak: (delayMs?: number) =>

@@ -41,6 +41,7 @@ export { deepFreeze, type DeepReadonly } from './internal/freeze.js';
 export {
   connectObjectStore,
   type CallOptions,
+  type GetBufferOptions,
   type ObjectEntry,
   type ObjectStat,
   type ObjectStore,

@@ -54,6 +54,13 @@ export interface ObjectStat {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
+export interface GetBufferOptions extends CallOptions {
+  /** Refuse an object (or range) larger than this. */
+  readonly maxBytes?: number;
+  /** Read only these bytes (an HTTP Range request); `length` 0 = to the end. */
+  readonly range?: { readonly offset: number; readonly length: number };
+}
+
 export interface ObjectEntry {
   readonly key: string;
   readonly size: number;
@@ -69,11 +76,7 @@ export interface ObjectStore {
   put(bucket: string, key: string, body: Readable | Buffer, opts?: PutOptions): Promise<PutResult>;
   get(bucket: string, key: string, opts?: CallOptions): Promise<Readable>;
   /** Reads a whole object; refuses one larger than `maxBytes` when given. */
-  getBuffer(
-    bucket: string,
-    key: string,
-    opts?: CallOptions & { maxBytes?: number },
-  ): Promise<Buffer>;
+  getBuffer(bucket: string, key: string, opts?: GetBufferOptions): Promise<Buffer>;
   stat(bucket: string, key: string, opts?: CallOptions): Promise<ObjectStat>;
   exists(bucket: string, key: string, opts?: CallOptions): Promise<boolean>;
   list(bucket: string, prefix?: string): AsyncIterable<ObjectEntry>;
@@ -385,7 +388,11 @@ export function connectObjectStore(opts: ObjectStoreOptions): ObjectStore {
         'getBuffer',
         o,
         async () => {
-          const stream = await client.getObject(bucket, key);
+          const range = o.range;
+          const stream =
+            range && (range.offset > 0 || range.length > 0)
+              ? await client.getPartialObject(bucket, key, range.offset, range.length || undefined)
+              : await client.getObject(bucket, key);
           const parts: Buffer[] = [];
           let n = 0;
           for await (const chunk of stream as AsyncIterable<Buffer>) {

@@ -14,6 +14,7 @@ import {
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOffSampler,
   BatchSpanProcessor,
   ConsoleSpanExporter,
   SimpleSpanProcessor,
@@ -64,6 +65,9 @@ export function initTracing(service: string, options: TracingOptions = {}): Trac
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes(attrs),
     spanProcessors: processors,
+    // With nowhere to send spans, record none: spans still get ids and the
+    // traceparent still travels (DESIGN rule 5), but no span objects are built.
+    ...(exporter ? {} : { sampler: new AlwaysOffSampler() }),
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   return {

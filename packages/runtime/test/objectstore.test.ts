@@ -87,6 +87,18 @@ describe('object store', () => {
     expect(await store.getBuffer(objectBuckets.spool, key)).toEqual(body);
     expect(await store.exists(objectBuckets.spool, key)).toBe(true);
 
+    // Ranges (a mail inside a spool segment): exact bytes, to the end, bounded.
+    const range = { offset: 11, length: 13 };
+    expect(await store.getBuffer(objectBuckets.spool, key, { range })).toEqual(
+      body.subarray(11, 24),
+    );
+    expect(
+      await store.getBuffer(objectBuckets.spool, key, { range: { offset: 26, length: 0 } }),
+    ).toEqual(body.subarray(26));
+    await expect(
+      store.getBuffer(objectBuckets.spool, key, { range, maxBytes: 12 }),
+    ).rejects.toThrow(/larger than 12 bytes/);
+
     const streamed = await store.put(objectBuckets.spool, `${key}.2`, Readable.from([body, body]));
     expect(streamed.size).toBe(body.length * 2);
 

@@ -104,7 +104,8 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
   if (!env) return outcome.term('delivery job without envelope');
   const route = queueRouteOf(job);
   const key = jobKey(route);
-  const record = await deps.queue.get(job.mailId);
+  const read = await deps.queue.read(job.mailId);
+  const record = read?.value;
   const recJob = record?.jobs[key];
   const done = new Set(
     Object.entries(recJob?.recipients ?? {})
@@ -233,15 +234,21 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
   const lastError = [...decisions]
     .reverse()
     .find((d): d is Exclude<Decision, { kind: 'delivered' }> => d.kind !== 'delivered');
-  await deps.queue.update(job.mailId, (cur) =>
-    updateRecord(cur, job, key, route, decisions, {
-      now: finished,
-      attempt,
-      ...(nextAttemptAt ? { nextAttemptAt } : {}),
-      ...(lastError ? { lastError: queueError(lastError.error, lastError.kind === 'failed') } : {}),
-      failureDsn: failureDsn !== undefined,
-      delayDsn: delayDsn !== undefined,
-    }),
+  await deps.queue.update(
+    job.mailId,
+    (cur) =>
+      updateRecord(cur, job, key, route, decisions, {
+        now: finished,
+        attempt,
+        ...(nextAttemptAt ? { nextAttemptAt } : {}),
+        ...(lastError
+          ? { lastError: queueError(lastError.error, lastError.kind === 'failed') }
+          : {}),
+        failureDsn: failureDsn !== undefined,
+        delayDsn: delayDsn !== undefined,
+      }),
+    // Usually nothing else wrote the record since it was read above: skip a read.
+    { known: read ?? null },
   );
 
   await publishEvents(

@@ -4,7 +4,8 @@
  * the shared body.
  */
 import type { ConfigSnapshot } from '@mailmesh/config';
-import { type DeliveryJob, mailHeaders, objectBuckets, spoolKey } from '@mailmesh/proto';
+import { type DeliveryJob, mailHeaders } from '@mailmesh/proto';
+import { inlineBody, spoolRefOf } from '@mailmesh/queue';
 
 import type { MailStore } from './mailstore/store.js';
 import { headerBlock, headerLine } from './message.js';
@@ -48,11 +49,9 @@ export async function deliverLocal(
   }
   const body = await deps.mailstore.ensureBody(
     env.mailId,
-    {
-      bucket: env.spool?.bucket ?? objectBuckets.spool,
-      key: env.spool?.key ?? spoolKey(env.mailId),
-    },
+    spoolRefOf(env),
     Number(env.size),
+    inlineBody(env),
   );
   return Promise.all(
     recipients.map(async (recipient): Promise<DeliveryOutcome> => {

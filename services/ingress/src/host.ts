@@ -25,6 +25,7 @@ import {
   type TlsFacts,
 } from './accept/envelope.js';
 import { inlineGate, inlineRefusalOf } from './accept/inline.js';
+import type { SpoolBatcher } from './accept/segments.js';
 import { AcceptanceError, acceptDurably } from './accept/store.js';
 import type { AuditChain, ReplyFacts, TransactionFacts } from './audit.js';
 import { AuthLimiter } from './auth/limiter.js';
@@ -63,6 +64,8 @@ export const HOST_KEY = Symbol.for('mailmesh.ingress.host');
 export interface HostDeps {
   readonly snapshot: () => ConfigSnapshot | undefined;
   readonly store: ObjectStore;
+  /** Group commit of small bodies (accept/segments.ts). */
+  readonly spool?: SpoolBatcher;
   readonly bus: Bus;
   readonly log: Logger;
   readonly metrics: IngressMetrics;
@@ -652,7 +655,13 @@ export class IngressHost {
         dot_stuffed: true,
       });
       const accepted = await acceptDurably(
-        { store: this.deps.store, bus: this.deps.bus, log: this.deps.log, clock: this.deps.clock },
+        {
+          store: this.deps.store,
+          spool: this.deps.spool,
+          bus: this.deps.bus,
+          log: this.deps.log,
+          clock: this.deps.clock,
+        },
         {
           mailId,
           body,
@@ -680,7 +689,8 @@ export class IngressHost {
               recipients,
               size: stored.size,
               sha256: stored.sha256,
-              spool: { bucket: stored.bucket, key: stored.key },
+              spool: stored,
+              body: stored.copy,
               spf,
               traceparent: traceparentOf(),
               messageId: txn.header.get('Message-ID'),

@@ -8,6 +8,9 @@ export interface IngressMetrics {
   readonly rejected: Counter<'stage' | 'code' | 'reason'>;
   readonly acceptanceSeconds: Histogram<'outcome'>;
   readonly auditDropped: Counter;
+  /** Spool objects written for small bodies, and the mails in them (the group commit's yield). */
+  readonly spoolObjects: Counter;
+  readonly spoolMails: Counter;
 }
 
 export function ingressMetrics(registry: Registry): IngressMetrics {
@@ -46,6 +49,16 @@ export function ingressMetrics(registry: Registry): IngressMetrics {
     auditDropped: new Counter({
       name: 'mailmesh_ingress_audit_dropped_total',
       help: 'Session audit records that could not be published',
+      registers: [registry],
+    }),
+    spoolObjects: new Counter({
+      name: 'mailmesh_ingress_spool_objects_total',
+      help: 'Spool objects written for small bodies (one PUT each; a segment holds several mails)',
+      registers: [registry],
+    }),
+    spoolMails: new Counter({
+      name: 'mailmesh_ingress_spool_mails_total',
+      help: 'Small bodies stored through the group commit; divided by spool objects: mails per PUT',
       registers: [registry],
     }),
   };

@@ -16,6 +16,7 @@ import {
   type ObjectStore,
   type Registry,
 } from '@mailmesh/runtime';
+import { SpoolBatcher } from './accept/segments.js';
 import { AuditChain } from './audit.js';
 import { verifyPassword as defaultVerify, type PasswordVerifier } from './auth/password.js';
 import { bootHaraka, type HarakaHandle } from './haraka/boot.js';
@@ -143,6 +144,14 @@ export async function startIngress(opts: IngressOptions): Promise<Ingress> {
           }
         },
         store: opts.store,
+        spool: new SpoolBatcher({
+          store: opts.store,
+          log,
+          onStored: (mails) => {
+            metrics.spoolObjects.inc();
+            metrics.spoolMails.inc(mails);
+          },
+        }),
         bus: opts.bus,
         log,
         metrics,

@@ -15,13 +15,11 @@ import {
   HeaderFieldSchema,
   mailHeaders,
   msgId,
-  objectBuckets,
   Outcome,
   RouteKind,
   RouteSchema,
   schemas,
   type ScanResult,
-  spoolKey,
   TlsPolicy,
   Verdict,
 } from '@mailmesh/proto';
@@ -47,7 +45,7 @@ import {
   type QueueProblem,
   type QueueRecord,
   type QueueStore,
-  readHeaderSection,
+  readMessageHeaders,
   resolveMailHosts,
   sendDsn,
   mailStage,
@@ -253,11 +251,7 @@ export async function routeMail(deps: RouterDeps, scan: ScanResult): Promise<Rou
       })),
     };
   } else {
-    const section = await readHeaderSection(
-      deps.store,
-      env.spool?.bucket ?? objectBuckets.spool,
-      env.spool?.key ?? spoolKey(env.mailId),
-    );
+    const section = await readMessageHeaders(deps.store, env);
     const expansion = expandRecipients(
       cfg.snapshot,
       envelopeRecipients,
@@ -279,7 +273,9 @@ export async function routeMail(deps: RouterDeps, scan: ScanResult): Promise<Rou
     await publishEvents(deps.bus, events);
   }
 
-  await deps.queue.update(env.mailId, (cur) => recordOf(env, plan, now, cur));
+  // A first delivery of the scan result finds no record: create it without a read
+  // (a redelivery loses that compare-and-set and merges into what it finds).
+  await deps.queue.update(env.mailId, (cur) => recordOf(env, plan, now, cur), { known: null });
 
   await Promise.all(
     plan.jobs.map((job) =>

@@ -36,6 +36,7 @@ import {
   type ObjectStore,
   type Registry,
 } from '@mailmesh/runtime';
+import { readMessage } from '@mailmesh/queue';
 
 import type { ScannerConfig } from './config.js';
 import { events } from './events.js';
@@ -136,10 +137,9 @@ export async function startInlineResponder(opts: InlineResponderOptions): Promis
   async function scan(env: Envelope, deadlineMs: number, started: number) {
     const cfg = opts.config();
     const hostname = cfg.hostname ?? opts.hostname;
-    const spool = env.spool!;
     let raw: Buffer;
     try {
-      raw = await opts.store.getBuffer(spool.bucket, spool.key, {
+      raw = await readMessage(opts.store, env, {
         maxBytes,
         timeoutMs: Math.max(1, deadlineMs - (now() - started)),
       });

@@ -22,6 +22,7 @@ import {
   consumers,
   msgId,
   objectBuckets,
+  inlineBodyMaxBytes,
   quarantineKey,
   schemas,
   spoolKey,
@@ -43,6 +44,7 @@ import {
   type Logger,
   type ObjectStore,
 } from '@mailmesh/runtime';
+import { readMessage } from '@mailmesh/queue';
 import type { Registry } from 'prom-client';
 
 import type { ScannerConfig } from './config.js';
@@ -119,9 +121,8 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
   const spec = opts.consumer ?? consumers.scanner;
   const retryDelay = opts.retryDelayMs ?? tempfailDelayMs;
 
-  async function readBody(env: Envelope): Promise<Buffer> {
-    const spool = env.spool!;
-    return opts.store.getBuffer(spool.bucket, spool.key, { maxBytes, timeoutMs: 60_000 });
+  function readBody(env: Envelope): Promise<Buffer> {
+    return readMessage(opts.store, env, { maxBytes, timeoutMs: 60_000 });
   }
 
   /** Best effort: the trace event must never hold up or duplicate the mail itself. */
@@ -185,6 +186,7 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
       size: BigInt(body.length),
       sha256: sha256Hex(body),
       spool: { bucket: objectBuckets.spool, key },
+      ...(body.length <= inlineBodyMaxBytes ? { body } : {}),
       ...(env.trace ? { trace: env.trace } : {}),
       messageId: dsnMessageId(id, hostname),
       subject: DSN_SUBJECT,

@@ -86,22 +86,39 @@ export class MailStore {
 
   /**
    * Stores the body of a mail in the mailbox bucket once: an existing object is
-   * kept (a redelivered job, or a second local domain of the same mail).
+   * kept (a redelivered job, or a second local domain of the same mail). With the
+   * envelope's inline copy in hand it is written straight away: a mail id's body
+   * never changes and a PUT replaces atomically, so a repeat writes the same bytes
+   * and costs one request instead of a HEAD, a GET and a PUT.
    */
   async ensureBody(
     mailId: string,
-    spool: { bucket: string; key: string },
+    spool: {
+      bucket: string;
+      key: string;
+      range?: { readonly offset: number; readonly length: number };
+    },
     size: number,
+    copy?: Buffer,
   ): Promise<BodyRef> {
     const key = bodyKey(mailId);
     const bucket = objectBuckets.mailbox;
+    if (copy) {
+      const put = await this.objects.put(bucket, key, copy, {
+        size: copy.length,
+        contentType: 'message/rfc822',
+      });
+      return { bucket, key, size: put.size };
+    }
     try {
       const st = await this.objects.stat(bucket, key);
       if (st.size === size) return { bucket, key, size };
     } catch (err) {
       if (!(err instanceof Error && err.name === 'ObjectNotFoundError')) throw err;
     }
-    const src: Readable = await this.objects.get(spool.bucket, spool.key);
+    const src: Readable | Buffer = spool.range
+      ? await this.objects.getBuffer(spool.bucket, spool.key, { range: spool.range })
+      : await this.objects.get(spool.bucket, spool.key);
     const put = await this.objects.put(bucket, key, src, { size, contentType: 'message/rfc822' });
     return { bucket, key, size: put.size };
   }

@@ -4,9 +4,9 @@
  * hand it to the SMTP attempt with the route's TLS policy and AUTH credentials.
  */
 import type { ConfigSnapshot } from '@mailmesh/config';
-import { type DeliveryJob, objectBuckets, spoolKey, TlsPolicy } from '@mailmesh/proto';
+import { type DeliveryJob, TlsPolicy } from '@mailmesh/proto';
 import type { ObjectStore } from '@mailmesh/runtime';
-import type { MailResolver } from '@mailmesh/queue';
+import { type MailResolver, readMessage } from '@mailmesh/queue';
 
 import { headerBlock } from '../message.js';
 import type { DeliveryOutcome, FailureDetail } from '../outcome.js';
@@ -50,11 +50,9 @@ export async function composeOutgoing(
 ): Promise<{ message: Buffer } | { error: FailureDetail }> {
   const env = job.envelope;
   if (!env) throw new Error('delivery job without envelope');
-  const original = await deps.store.getBuffer(
-    env.spool?.bucket ?? objectBuckets.spool,
-    env.spool?.key ?? spoolKey(env.mailId),
-    { maxBytes: deps.maxMessageBytes ?? 64 * 1024 * 1024 },
-  );
+  const original = await readMessage(deps.store, env, {
+    maxBytes: deps.maxMessageBytes ?? 64 * 1024 * 1024,
+  });
   let message: Buffer = Buffer.concat([
     Buffer.from(headerBlock(job.headersToAdd), 'utf8'),
     original,

@@ -51,7 +51,14 @@ export interface EnvelopeFacts {
   readonly recipients: readonly RecipientFacts[];
   readonly size: number;
   readonly sha256: string;
-  readonly spool: { readonly bucket: string; readonly key: string };
+  readonly spool: {
+    readonly bucket: string;
+    readonly key: string;
+    readonly offset?: number;
+    readonly length?: number;
+  };
+  /** The stored body, when it is small enough to travel inline (`Envelope.body`). */
+  readonly body?: Buffer | undefined;
   readonly spf: SpfResult | undefined;
   readonly traceparent: string | undefined;
   readonly messageId: string;
@@ -131,7 +138,13 @@ export function buildEnvelope(f: EnvelopeFacts): Envelope {
     })),
     size: BigInt(f.size),
     sha256: f.sha256,
-    spool: { bucket: f.spool.bucket, key: f.spool.key },
+    spool: {
+      bucket: f.spool.bucket,
+      key: f.spool.key,
+      offset: BigInt(f.spool.offset ?? 0),
+      length: BigInt(f.spool.length ?? 0),
+    },
+    ...(f.body ? { body: f.body } : {}),
     ...(f.spf ? { spf: f.spf } : {}),
     ...(f.traceparent ? { trace: { traceparent: f.traceparent, tracestate: '' } } : {}),
     messageId: oneLine(f.messageId),

@@ -4,27 +4,56 @@
  * then the envelope is published to JetStream and the ack awaited. Only then may
  * the edge answer 250. Any failure, a refusal or a passed deadline removes the
  * spool object (nothing half-stored); a failure is typed and the edge answers it
- * with 451 4.3.0, a refusal carries its own reply.
+ * with 451 4.3.0, a refusal carries its own reply. A body of at most
+ * `inlineBodyMaxBytes` is read whole, travels inline in the envelope, and is
+ * stored through the group commit of accept/segments.ts; a larger one is streamed
+ * to its own object.
  */
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Envelope } from '@mailmesh/proto';
-import { msgId, objectBuckets, schemas, spoolKey, subjects } from '@mailmesh/proto';
+import {
+  inlineBodyMaxBytes,
+  msgId,
+  objectBuckets,
+  schemas,
+  spoolKey,
+  subjects,
+} from '@mailmesh/proto';
 import { publish, type Bus, type Logger, type ObjectStore } from '@mailmesh/runtime';
 
-/** Counts bytes and hashes them on the way through. */
+import type { SpoolBatcher, SpoolSlot } from './segments.js';
+
+/**
+ * Counts bytes and hashes them on the way through, keeping a copy of a body of at
+ * most `keepUpTo` bytes (the envelope's inline copy, `inlineBodyMaxBytes`).
+ */
 export class HashingCounter extends Transform {
   private readonly hash = createHash('sha256');
+  private kept: Buffer[] | undefined = [];
   bytes = 0;
+
+  constructor(private readonly keepUpTo = 0) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    if (this.kept) {
+      if (this.bytes <= this.keepUpTo) this.kept.push(chunk);
+      else this.kept = undefined;
+    }
     cb(null, chunk);
   }
 
   digest(): string {
     return this.hash.digest('hex');
+  }
+
+  /** The whole body when it fitted in `keepUpTo`; call after the stream ended. */
+  copy(): Buffer | undefined {
+    return this.kept && this.bytes > 0 ? Buffer.concat(this.kept, this.bytes) : undefined;
   }
 }
 
@@ -47,6 +76,11 @@ export class AcceptanceError extends Error {
 
 export interface AcceptDeps {
   readonly store: ObjectStore;
+  /**
+   * Group commit for small bodies (accept/segments.ts); without it every body is
+   * written on its own, streamed.
+   */
+  readonly spool?: SpoolBatcher | undefined;
   readonly bus: Bus;
   readonly log: Logger;
   readonly clock?: () => number;
@@ -70,6 +104,11 @@ export interface AcceptRequest {
     sha256: string;
     bucket: string;
     key: string;
+    /** Where the body is in the object (a segment holds several). */
+    offset: number;
+    length: number;
+    /** The body itself when it is small enough to travel inline. */
+    copy: Buffer | undefined;
   }) => Envelope;
 }
 
@@ -87,24 +126,39 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
   const start = clock();
   let gateMs = 0;
   const remaining = (): number => Math.max(1, req.deadlineMs - (clock() - start - gateMs));
-  const bucket = objectBuckets.spool;
-  const key = spoolKey(req.mailId);
-  const counter = new HashingCounter();
+  const counter = new HashingCounter(inlineBodyMaxBytes);
   req.body.on('error', (err) => counter.destroy(err));
   req.body.pipe(counter);
 
-  let stored = false;
+  let slot: SpoolSlot | undefined;
+  let stored: { bucket: string; key: string; offset: number; length: number } | undefined;
   try {
     try {
-      await deps.store.put(bucket, key, counter, {
-        timeoutMs: remaining(),
-        contentType: 'message/rfc822',
-      });
-      stored = true;
+      const read = deps.spool ? await readSmall(counter, inlineBodyMaxBytes) : { rest: counter };
+      if ('small' in read && deps.spool) {
+        slot = await deps.spool.write(req.mailId, read.small, remaining());
+        stored = slot;
+      } else {
+        const key = spoolKey(req.mailId);
+        stored = { bucket: objectBuckets.spool, key, offset: 0, length: 0 };
+        await deps.store.put(stored.bucket, key, 'rest' in read ? read.rest : counter, {
+          timeoutMs: remaining(),
+          contentType: 'message/rfc822',
+        });
+        stored = { ...stored, length: counter.bytes };
+      }
     } catch (err) {
       throw new AcceptanceError(req.mailId, 'store', { cause: err });
     }
-    const envelope = req.envelope({ size: counter.bytes, sha256: counter.digest(), bucket, key });
+    const envelope = req.envelope({
+      size: counter.bytes,
+      sha256: counter.digest(),
+      bucket: stored.bucket,
+      key: stored.key,
+      offset: stored.offset,
+      length: stored.length,
+      copy: counter.copy(),
+    });
     if (req.gate) {
       const gateStart = clock();
       try {
@@ -118,6 +172,7 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
         msgId: msgId(req.mailId, 'ingress'),
         timeoutMs: remaining(),
       });
+      void slot?.settle(true);
       return {
         mailId: req.mailId,
         size: counter.bytes,
@@ -133,9 +188,43 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
   } catch (err) {
     req.body.unpipe(counter);
     if (!req.body.destroyed) req.body.destroy();
-    if (stored || counter.bytes > 0) await removeSpool(deps, bucket, key, req.mailId);
+    if (slot) await slot.settle(false);
+    else if (stored || counter.bytes > 0) {
+      await removeSpool(deps, objectBuckets.spool, spoolKey(req.mailId), req.mailId);
+    }
     throw err;
   }
+}
+
+/**
+ * Reads `stream` to its end if it has at most `limit` bytes; otherwise hands back a
+ * stream that yields what was read and then the rest, for the streaming path.
+ */
+async function readSmall(
+  stream: Readable,
+  limit: number,
+): Promise<{ small: Buffer } | { rest: Readable }> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let bytes = 0;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return { small: Buffer.concat(head, bytes) };
+    head.push(r.value);
+    bytes += r.value.length;
+    if (bytes > limit) break;
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    yield* head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  const rest = Readable.from(replay(), { objectMode: false });
+  rest.on('close', () => void it.return?.());
+  return { rest };
 }
 
 /**
