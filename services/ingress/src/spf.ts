@@ -42,17 +42,48 @@ export type SpfChecker = (facts: {
   helo: string;
 }) => Promise<SpfResult>;
 
-export function spfChecker(resolver: DnsResolver, mta: string): SpfChecker {
+export interface SpfCacheOptions {
+  /**
+   * How long a verdict for one (client IP, sender, HELO) is reused; default 30 s, 0
+   * turns the cache off. An MX takes most of its mail from a few relays and sender
+   * domains, and an SPF evaluation costs more CPU than the rest of the SMTP session;
+   * 30 s is far below the TTL of SPF records, so a changed record is seen as soon as
+   * a resolver would. Temporary errors are never reused.
+   */
+  readonly ttlMs?: number;
+  /** Most verdicts kept (oldest dropped first); default 10,000. */
+  readonly maxEntries?: number;
+  readonly now?: () => number;
+}
+
+export function spfChecker(
+  resolver: DnsResolver,
+  mta: string,
+  cache: SpfCacheOptions = {},
+): SpfChecker {
   const { spf } = require('mailauth/lib/spf') as MailauthSpf;
+  const ttlMs = cache.ttlMs ?? 30_000;
+  const maxEntries = cache.maxEntries ?? 10_000;
+  const now = cache.now ?? Date.now;
+  const verdicts = new Map<string, { at: number; result: SpfResult }>();
   return async ({ sender, ip, helo }) => {
+    const key = `${ip}|${sender.toLowerCase()}|${helo.toLowerCase()}`;
+    const hit = ttlMs > 0 ? verdicts.get(key) : undefined;
+    if (hit && now() - hit.at < ttlMs) return hit.result;
     try {
       const r = await spf({ sender, ip, helo, mta, resolver });
       const word = (r.status.result in CODES ? r.status.result : 'temperror') as SpfWord;
-      return create(SpfResultSchema, {
+      const result = create(SpfResultSchema, {
         result: CODES[word],
         domain: r.domain ?? '',
         explanation: r.status.comment || '',
       });
+      if (ttlMs > 0 && word !== 'temperror') {
+        verdicts.delete(key);
+        verdicts.set(key, { at: now(), result });
+        if (verdicts.size > maxEntries) verdicts.delete(verdicts.keys().next().value!);
+      }
+      return result;
     } catch (err) {
       return create(SpfResultSchema, {
         result: SpfResultCode.TEMPERROR,

@@ -2,7 +2,7 @@
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, defaultLimits, encodeConfigValue, NetworkList } from '@mailmesh/config';
-import { AuditRecordSchema, DsnNotify, LoadReportSchema } from '@mailmesh/proto';
+import { AuditRecordSchema, DsnNotify, LoadReportSchema, SpfResultCode } from '@mailmesh/proto';
 import { createHash } from 'node:crypto';
 import {
   AuthLimiter,
@@ -329,5 +329,41 @@ describe('envelope pieces', () => {
     expect((await spf({ sender: 'a@ok.example', ip: '10.1.2.3', helo: 'h' })).result).toBe(3);
     expect((await spf({ sender: 'a@ok.example', ip: '192.0.2.1', helo: 'h' })).result).toBe(4);
     expect((await spf({ sender: 'a@missing.example', ip: '192.0.2.1', helo: 'h' })).result).toBe(1);
+  });
+
+  it('SPF reuses a verdict for its TTL, never a temporary error, and forgets the oldest', async () => {
+    let resolver = staticResolver({ 'ok.example': { TXT: ['v=spf1 ip4:10.0.0.0/8 -all'] } });
+    let lookups = 0;
+    let failing = false;
+    const counting: typeof resolver = async (name, rrtype) => {
+      lookups++;
+      if (failing) throw Object.assign(new Error('timeout'), { code: 'ETIMEOUT' });
+      return resolver(name, rrtype);
+    };
+    let t = 0;
+    const spf = spfChecker(counting, 'mx.test', { ttlMs: 1_000, maxEntries: 2, now: () => t });
+    const a = { sender: 'a@ok.example', ip: '10.1.2.3', helo: 'h' };
+    expect((await spf(a)).result).toBe(SpfResultCode.PASS);
+    const first = lookups;
+    expect(first).toBeGreaterThan(0);
+    // Within the TTL the record change is not seen: the verdict is reused.
+    resolver = staticResolver({ 'ok.example': { TXT: ['v=spf1 -all'] } });
+    t = 999;
+    expect((await spf({ ...a, sender: 'A@OK.example' })).result).toBe(SpfResultCode.PASS);
+    expect(lookups).toBe(first);
+    // Past it, the new record decides.
+    t = 1_000;
+    expect((await spf(a)).result).toBe(SpfResultCode.FAIL);
+    // A temporary error is answered but not kept.
+    failing = true;
+    const b = { sender: 'b@ok.example', ip: '10.9.9.9', helo: 'h' };
+    expect((await spf(b)).result).toBe(SpfResultCode.TEMPERROR);
+    failing = false;
+    expect((await spf(b)).result).toBe(SpfResultCode.FAIL);
+    // Two entries at most: a third verdict drops the oldest (a), which is evaluated again.
+    await spf({ sender: 'c@ok.example', ip: '10.0.0.1', helo: 'h' });
+    const before = lookups;
+    await spf(a);
+    expect(lookups).toBeGreaterThan(before);
   });
 });

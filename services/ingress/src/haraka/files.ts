@@ -95,6 +95,9 @@ export function harakaFiles(
     ].join('\n'),
   );
   files.set('me', `${platform.hostname}\n`);
+  // Read for every connection and transaction (haraka-results): a missing file
+  // would be looked up on disk each time.
+  files.set('results.ini', '[main]\n');
   files.set('plugins', `${pluginList.join('\n')}\n`);
   files.set('internalcmd_key', `${opts.internalCmdKey}\n`);
   files.set('dhparams.pem', FFDHE2048);
