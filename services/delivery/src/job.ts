@@ -234,7 +234,8 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
   const lastError = [...decisions]
     .reverse()
     .find((d): d is Exclude<Decision, { kind: 'delivered' }> => d.kind !== 'delivered');
-  await deps.queue.update(
+  // The record and the events together: one write to the bus, both acks awaited.
+  const recorded = deps.queue.update(
     job.mailId,
     (cur) =>
       updateRecord(cur, job, key, route, decisions, {
@@ -250,12 +251,14 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
     // Usually nothing else wrote the record since it was read above: skip a read.
     { known: read ?? null },
   );
-
-  await publishEvents(
-    deps.bus,
-    eventsOf(job, decisions, attempt, finished, nextAttemptAt, failureDsn, delayDsn),
-    key,
-  );
+  await Promise.all([
+    recorded,
+    publishEvents(
+      deps.bus,
+      eventsOf(job, decisions, attempt, finished, nextAttemptAt, failureDsn, delayDsn),
+      key,
+    ),
+  ]);
 
   const summary = {
     event: deliveryEvents.attempt,

@@ -12,6 +12,7 @@
  *   MAILMESH_HEALTH_PORT     /healthz /readyz /metrics (default 8025; 0 = any free port)
  *   MAILMESH_INGRESS_DIR     Haraka config + message spool (default: $TMPDIR/mailmesh-ingress-<instance>)
  *   MAILMESH_DNS_FILE        optional JSON table of DNS answers for SPF instead of the system resolver
+ *   MAILMESH_SPOOL_LINGER_MS under load, how long a spool write waits to share its PUT (default 3; 0 = never)
  *   MAILMESH_LOG_LEVEL       pino level (default info)
  *   MAILMESH_TRACE_CONSOLE   1 = print finished spans (OpenTelemetry) to stdout
  */
@@ -62,6 +63,9 @@ await runService({
       log,
       registry,
       ...(dnsFile !== undefined ? { resolver: await fileResolver(dnsFile) } : {}),
+      ...(env['MAILMESH_SPOOL_LINGER_MS'] !== undefined
+        ? { spoolLingerMs: Number(env['MAILMESH_SPOOL_LINGER_MS']) }
+        : {}),
     });
     const health = await startHealthServer({
       port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8025),

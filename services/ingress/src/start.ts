@@ -54,6 +54,8 @@ export interface IngressOptions {
   readonly tlsPollMs?: number;
   /** Bytes of a message Haraka keeps in memory before spooling it to workDir. */
   readonly spoolAfterBytes?: number;
+  /** Group commit: how long a spool write waits for company under load (SpoolBatcher). */
+  readonly spoolLingerMs?: number;
 }
 
 export interface Ingress {
@@ -147,6 +149,7 @@ export async function startIngress(opts: IngressOptions): Promise<Ingress> {
         spool: new SpoolBatcher({
           store: opts.store,
           log,
+          ...(opts.spoolLingerMs !== undefined ? { lingerMs: opts.spoolLingerMs } : {}),
           onStored: (mails) => {
             metrics.spoolObjects.inc();
             metrics.spoolMails.inc(mails);

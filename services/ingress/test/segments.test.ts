@@ -71,7 +71,8 @@ describe('SpoolBatcher', () => {
   });
 
   it('removes an object once every mail in it was refused, keeps it when one was accepted', async () => {
-    const spool = new SpoolBatcher({ store, log: testLog });
+    // No linger here: which mails share an object depends only on the write in flight.
+    const spool = new SpoolBatcher({ store, log: testLog, lingerMs: 0 });
     const first = newMailId();
     const ids = Array.from({ length: 6 }, () => newMailId());
     const lone = spool.write(first, body(0), 10_000);
@@ -99,6 +100,29 @@ describe('SpoolBatcher', () => {
     expect(key.endsWith('.segment')).toBe(true);
     for (const s of refused) await s.settle(false);
     expect(await store.exists(objectBuckets.spool, key)).toBe(false);
+  });
+
+  it('under a steady flow, a write lingers for the next body; a lone mail never waits', async () => {
+    const stored: number[] = [];
+    const spool = new SpoolBatcher({
+      store,
+      log: testLog,
+      lingerMs: 200,
+      onStored: (n) => stored.push(n),
+    });
+    const started = Date.now();
+    const a = await spool.write(newMailId(), body(1), 10_000);
+    expect(Date.now() - started).toBeLessThan(200); // nothing else was flowing: no wait
+    // B arrives right after A (mail is flowing): it waits for company, and C joins it.
+    const b = spool.write(newMailId(), body(2), 10_000);
+    await new Promise((r) => setTimeout(r, 20));
+    const c = spool.write(newMailId(), body(3), 10_000);
+    const [sb, sc] = await Promise.all([b, c]);
+    expect(sb.key).toBe(sc.key);
+    expect(sb.key.endsWith('.segment')).toBe(true);
+    expect(stored).toEqual([1, 2]);
+    expect(await readSlot(sc)).toEqual(body(3));
+    await Promise.all([a, sb, sc].map((s) => s.settle(true)));
   });
 
   it('rejects every waiter of a failed write, leaving no object; flows again after a restart', async () => {

@@ -234,6 +234,7 @@ export async function routeMail(deps: RouterDeps, scan: ScanResult): Promise<Rou
   }));
 
   let plan: Plan;
+  let expanded: DeliveryEvent[] = [];
   if (scan.verdict === Verdict.REJECT) {
     const why = scan.reasons
       .filter((r) => r.action === Verdict.REJECT)
@@ -260,7 +261,7 @@ export async function routeMail(deps: RouterDeps, scan: ScanResult): Promise<Rou
     );
     const mx = await gatherMx(deps.resolver, domainsNeedingMx(cfg, expansion, env.mailFrom));
     plan = planRoutes(cfg, env.mailFrom, expansion, mx);
-    const events: DeliveryEvent[] = expansion.steps.map((s) =>
+    expanded = expansion.steps.map((s) =>
       deliveryEvent({
         mailId: env.mailId,
         stage: 'router',
@@ -270,20 +271,34 @@ export async function routeMail(deps: RouterDeps, scan: ScanResult): Promise<Rou
         message: `${s.kind} ${s.from} -> ${s.to.join(', ')}`,
       }),
     );
-    await publishEvents(deps.bus, events);
   }
 
   // A first delivery of the scan result finds no record: create it without a read
   // (a redelivery loses that compare-and-set and merges into what it finds).
   await deps.queue.update(env.mailId, (cur) => recordOf(env, plan, now, cur), { known: null });
 
-  await Promise.all(
-    plan.jobs.map((job) =>
+  const routed: DeliveryEvent[] = plan.jobs.flatMap((job) =>
+    job.recipients.map((r) =>
+      deliveryEvent({
+        mailId: env.mailId,
+        stage: 'router',
+        outcome: Outcome.ROUTED,
+        at: now,
+        recipient: r.address,
+        message: `routed to ${job.destination}`,
+        detail: `${job.subject}: ${job.reason}`,
+      }),
+    ),
+  );
+  // Jobs and their events in one go: one write to the bus, acks awaited together.
+  await Promise.all([
+    ...plan.jobs.map((job) =>
       publish(deps.bus, job.subject, schemas.DeliveryJob, buildJob(scan, env, job), {
         msgId: msgId(env.mailId, 'router', jobPart(job.key)),
       }),
     ),
-  );
+    publishEvents(deps.bus, [...expanded, ...routed]),
+  ]);
 
   let dsnMailId: string | undefined;
   if (plan.refused.length > 0) {
@@ -335,21 +350,6 @@ export async function routeMail(deps: RouterDeps, scan: ScanResult): Promise<Rou
         ...(r.rule ? { detail: r.rule } : {}),
       }),
     );
-  }
-  for (const job of plan.jobs) {
-    for (const r of job.recipients) {
-      events.push(
-        deliveryEvent({
-          mailId: env.mailId,
-          stage: 'router',
-          outcome: Outcome.ROUTED,
-          at: now,
-          recipient: r.address,
-          message: `routed to ${job.destination}`,
-          detail: `${job.subject}: ${job.reason}`,
-        }),
-      );
-    }
   }
   if (dsnMailId !== undefined) {
     events.push(

@@ -252,10 +252,13 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
     switch (verdict) {
       case 'pass':
       case 'tag':
-        await publish(opts.bus, subjects.scanned, schemas.ScanResult, result, {
-          msgId: msgId(env.mailId, 'scanner'),
-        });
-        await publishEvent(d, env, Outcome.SCANNED, verdict, summary);
+        // Together: one write to the bus for both, and the event never waits on the result.
+        await Promise.all([
+          publish(opts.bus, subjects.scanned, schemas.ScanResult, result, {
+            msgId: msgId(env.mailId, 'scanner'),
+          }),
+          publishEvent(d, env, Outcome.SCANNED, verdict, summary),
+        ]);
         break;
       case 'quarantine':
         await opts.store.put(objectBuckets.quarantine, quarantineKey(env.mailId), raw, {

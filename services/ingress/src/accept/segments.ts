@@ -2,10 +2,10 @@
  * Group commit for small bodies. Every PUT costs MinIO about as much CPU as the
  * whole SMTP session of a 5 KB mail, so while one spool write is in flight, the
  * small bodies that finish DATA meanwhile wait and go out together as one object
- * (a segment), each mail getting its byte range. Nobody waits for a timer: with
- * nothing in flight a body is written at once, alone, under its own
- * `spoolKey(mailId)`; batches only form when writes queue up, and they grow with
- * the load, which is when the saved requests matter.
+ * (a segment), each mail getting its byte range. A lone mail is written at once
+ * under its own `spoolKey(mailId)`; while mail flows steadily a write waits a few
+ * milliseconds (`lingerMs`) for company, and batches grow with the load, which is
+ * when the saved requests matter.
  *
  * DESIGN rule 1 holds per mail: its waiter resolves only once the object holding
  * its bytes is stored. A segment whose mails were all refused afterwards (publish
@@ -15,6 +15,9 @@
  */
 import { objectBuckets, spoolKey, spoolSegmentKey } from '@mailmesh/proto';
 import type { Logger, ObjectStore } from '@mailmesh/runtime';
+
+/** Two arrivals closer than this mean mail is flowing: worth lingering for company. */
+const BUSY_WINDOW_MS = 50;
 
 /** Where one body landed, and how to say what became of its mail. */
 export interface SpoolSlot {
@@ -36,6 +39,12 @@ export interface SpoolBatcherOptions {
   readonly maxSegmentBytes?: number;
   /** Most mails in one segment; default 256. */
   readonly maxSegmentMails?: number;
+  /**
+   * How long a write waits for more bodies when mail is arriving steadily; default
+   * 3 ms (measured: about 15% fewer CPU ms per mail at 10-50 sessions, bench/). A
+   * lone mail never waits.
+   */
+  readonly lingerMs?: number;
   /** Told of every object stored: how many mails it holds. */
   readonly onStored?: (mails: number) => void;
 }
@@ -83,10 +92,12 @@ export class SpoolBatcher {
   private writing = false;
   private readonly maxBytes: number;
   private readonly maxMails: number;
+  private readonly lingerMs: number;
 
   constructor(private readonly opts: SpoolBatcherOptions) {
     this.maxBytes = opts.maxSegmentBytes ?? 4 * 1024 * 1024;
     this.maxMails = opts.maxSegmentMails ?? 256;
+    this.lingerMs = Math.max(0, opts.lingerMs ?? 3);
   }
 
   /** Stores `body` (alone or in a segment); resolves once it is in S3. */
@@ -112,12 +123,37 @@ export class SpoolBatcher {
         clearTimeout(timer);
         reject(err instanceof Error ? err : new Error(String(err)));
       };
+      this.prevArrival = this.lastArrival;
+      this.lastArrival = Date.now();
       this.queue.push(w);
       this.pump();
     });
   }
 
+  private lingering = false;
+  private lastArrival = -Infinity;
+  private prevArrival = -Infinity;
+
+  /**
+   * Under load (two bodies within BUSY_WINDOW_MS) a write waits `lingerMs` for
+   * company before it starts; otherwise it starts at once. Either way it also
+   * collects whatever queued while the previous write was in flight.
+   */
   private pump(): void {
+    if (this.writing || this.lingering || this.queue.length === 0) return;
+    const busy = this.lastArrival - this.prevArrival < BUSY_WINDOW_MS;
+    if (this.lingerMs > 0 && busy && this.queue.length < this.maxMails) {
+      this.lingering = true;
+      setTimeout(() => {
+        this.lingering = false;
+        this.pumpNow();
+      }, this.lingerMs).unref();
+      return;
+    }
+    this.pumpNow();
+  }
+
+  private pumpNow(): void {
     if (this.writing) return;
     const batch = this.take();
     if (batch.length === 0) return;
