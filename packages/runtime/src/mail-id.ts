@@ -15,7 +15,20 @@ const RANDOM_BYTES = 10;
 
 export type RandomSource = (bytes: number) => Uint8Array;
 
-const cryptoRandom: RandomSource = (n) => randomFillSync(new Uint8Array(n));
+/** Random bytes from a pool refilled 4 KiB at a time: one system call per ~400 ids. */
+const POOL_BYTES = 4096;
+const pool = new Uint8Array(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+const cryptoRandom: RandomSource = (n) => {
+  if (n > POOL_BYTES) return randomFillSync(new Uint8Array(n));
+  if (poolOffset + n > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+};
 
 function encodeTime(t: number): string {
   let out = '';

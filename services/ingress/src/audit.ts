@@ -113,9 +113,13 @@ export function sessionRecord(s: SessionFacts, seq: bigint, prevHash: string): A
   return record;
 }
 
+/** Session records published together at most. */
+const AUDIT_BATCH = 64;
+
 /**
- * Publishes session records in order, one at a time, so the chain on the stream
- * has the order of `seq`. Bounded: past `maxPending` the oldest waiting record is
+ * Publishes session records in order, one batch at a time, so the chain on the stream
+ * has the order of `seq` (a record that needed a retry lands after later ones; the
+ * chain is verified by `seq` and `prev_hash`, not by stream position). Bounded: past `maxPending` the oldest waiting record is
  * dropped (counted and logged) rather than growing memory while NATS is down.
  */
 export class AuditChain {
@@ -154,29 +158,44 @@ export class AuditChain {
     while (this.running) await this.running;
   }
 
+  /**
+   * Publishes what is waiting as one batch: the records leave in `seq` order on one
+   * connection (one write), and the server stores them in that order. A record
+   * whose publish failed is retried, alone and in order, before the next batch.
+   */
   private async drain(): Promise<void> {
-    let r: AuditRecord | undefined;
-    while ((r = this.pending.shift()) !== undefined) {
-      const session = r.body.case === 'session' ? r.body.value : undefined;
-      for (let i = 1; ; i++) {
-        try {
-          await publish(this.bus, subjects.audit('session'), schemas.AuditRecord, r, {
-            msgId: msgId(session?.sessionId ?? '', 'ingress', `session.${r.seq}`),
-            timeoutMs: 5_000,
-          });
-          break;
-        } catch (err) {
-          if (i >= this.attempts) {
-            this.onDrop();
-            this.log.error(
-              { event: 'ingress.audit_failed', seq: String(r.seq), err },
-              'could not publish session audit record',
-            );
-            break;
-          }
-          await new Promise((res) => setTimeout(res, 200 * i));
-        }
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, AUDIT_BATCH);
+      const results = await Promise.allSettled(batch.map((r) => this.publishOne(r)));
+      for (const [i, res] of results.entries()) {
+        if (res.status === 'rejected') await this.retry(batch[i]!, res.reason);
       }
     }
+  }
+
+  private publishOne(r: AuditRecord): Promise<unknown> {
+    const session = r.body.case === 'session' ? r.body.value : undefined;
+    return publish(this.bus, subjects.audit('session'), schemas.AuditRecord, r, {
+      msgId: msgId(session?.sessionId ?? '', 'ingress', `session.${r.seq}`),
+      timeoutMs: 5_000,
+    });
+  }
+
+  private async retry(r: AuditRecord, firstError: unknown): Promise<void> {
+    let err = firstError;
+    for (let i = 2; i <= this.attempts; i++) {
+      await new Promise((res) => setTimeout(res, 200 * (i - 1)));
+      try {
+        await this.publishOne(r);
+        return;
+      } catch (e) {
+        err = e;
+      }
+    }
+    this.onDrop();
+    this.log.error(
+      { event: 'ingress.audit_failed', seq: String(r.seq), err },
+      'could not publish session audit record',
+    );
   }
 }
