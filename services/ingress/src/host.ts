@@ -5,7 +5,7 @@
  * return codes with exact SMTP and enhanced codes. All I/O of a session (S3,
  * NATS, audit, timers) happens here, at the edge.
  */
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Group, parseFrom, type Address as HeaderAddress } from '@haraka/email-address';
 import {
   context as otelContext,
@@ -16,7 +16,7 @@ import {
 } from '@opentelemetry/api';
 import type { ConfigSnapshot, Limits, ListenerConfig } from '@mailmesh/config';
 import { NetworkList, splitAddress } from '@mailmesh/config';
-import { natsHeaders, type SpfResult } from '@mailmesh/proto';
+import { inlineBodyMaxBytes, natsHeaders, type SpfResult } from '@mailmesh/proto';
 import { withSpan, type Bus, type Logger, type ObjectStore } from '@mailmesh/runtime';
 import {
   buildEnvelope,
@@ -567,10 +567,25 @@ export class IngressHost {
       paused = false;
       conn.resume();
     };
+    // A small message is also kept as the lines arrived (still dot-stuffed): at the
+    // final dot it is stored from these, with no pass through Haraka's message
+    // stream, byte for byte as the client sent it (DKIM-safe).
+    const raw: Buffer[] = [];
+    let rawBytes = 0;
+    let keepRaw = true;
+    txn.notes['mailmesh_raw'] = (): readonly Buffer[] | undefined => (keepRaw ? raw : undefined);
     txn.add_data = (line) => {
       if (txn.data_bytes > max) {
         txn.discard_data = true;
         return;
+      }
+      if (keepRaw) {
+        rawBytes += line.length;
+        if (rawBytes <= inlineBodyMaxBytes && Buffer.isBuffer(line)) raw.push(line);
+        else {
+          keepRaw = false;
+          raw.length = 0;
+        }
       }
       addData(line);
       // Haraka's message stream queues lines in memory while its spool file write
@@ -635,25 +650,31 @@ export class IngressHost {
       const tls = this.tlsFacts(conn);
       const recipients = (txn.notes['mailmesh_rcpts'] ?? []) as RecipientFacts[];
       const mail = (txn.notes['mailmesh_mail'] ?? {}) as { ret?: string; envid?: string };
-      txn.add_leading_header(
-        'Received',
-        receivedHeader({
-          mailId,
-          hostname: platform.hostname,
-          helo: s.helo,
-          clientIp,
-          tls,
-          authenticated: s.authUser !== undefined,
-          esmtp: conn.esmtp,
-          recipients: recipients.map((r) => r.address),
-          at: new Date(started),
-        }),
-      );
-      // dot_stuffed: the stream holds the lines as sent; the stored copy is unstuffed (RFC 5321 §4.5.2).
-      const body = txn.message_stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 }), {
-        line_endings: '\r\n',
-        dot_stuffed: true,
+      const received = receivedHeader({
+        mailId,
+        hostname: platform.hostname,
+        helo: s.helo,
+        clientIp,
+        tls,
+        authenticated: s.authUser !== undefined,
+        esmtp: conn.esmtp,
+        recipients: recipients.map((r) => r.address),
+        at: new Date(started),
       });
+      const raw = (
+        txn.notes['mailmesh_raw'] as (() => readonly Buffer[] | undefined) | undefined
+      )?.();
+      let body: Readable | Buffer;
+      if (raw && txn.found_hb_sep) {
+        body = storedMessage(received, raw);
+      } else {
+        txn.add_leading_header('Received', received);
+        // dot_stuffed: the stream holds the lines as sent; the stored copy is unstuffed (RFC 5321 §4.5.2).
+        body = txn.message_stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 }), {
+          line_endings: '\r\n',
+          dot_stuffed: true,
+        });
+      }
       const accepted = await acceptDurably(
         {
           store: this.deps.store,
@@ -819,4 +840,14 @@ export function fromAddresses(fields: readonly string[]): string[] | undefined {
     return undefined;
   }
   return out.length > 0 ? out : undefined;
+}
+
+/**
+ * The message as stored: our Received field, then the lines as the client sent
+ * them with the transparency dot removed (RFC 5321 §4.5.2).
+ */
+export function storedMessage(received: string, lines: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`Received: ${received.replace(/\r?\n/g, '\r\n')}\r\n`)];
+  for (const line of lines) parts.push(line[0] === 0x2e ? line.subarray(1) : line);
+  return Buffer.concat(parts);
 }

@@ -10,7 +10,14 @@ export {
   type Ingress,
   type IngressOptions,
 } from './start.js';
-export { IngressHost, listenerFor, fromAddresses, DSN, QueuedReply } from './host.js';
+export {
+  IngressHost,
+  listenerFor,
+  fromAddresses,
+  DSN,
+  QueuedReply,
+  storedMessage,
+} from './host.js';
 export { replies, type Reply, type Refusal, type Verdict } from './reply.js';
 export { pathProblem } from './policy/address.js';
 export {

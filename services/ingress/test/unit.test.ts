@@ -25,6 +25,7 @@ import {
   sessionRecord,
   staticResolver,
   spfChecker,
+  storedMessage,
   type SessionFacts,
 } from '../src/index.js';
 import { DOMAIN, platformConfig, testDomain } from './helpers.js';
@@ -313,6 +314,15 @@ describe('envelope pieces', () => {
     copy.hash = '';
     expect(createHash('sha256').update(toBinary(AuditRecordSchema, copy)).digest('hex')).toBe(
       claimed,
+    );
+  });
+
+  it('stores a captured message: Received first, CRLF folds, one transparency dot removed', () => {
+    const lines = ['Subject: x\r\n', '\r\n', '..leading dot\r\n', '...two\r\n', 'last\r\n'].map(
+      (l) => Buffer.from(l),
+    );
+    expect(storedMessage('from a\n\tby b; id X', lines).toString()).toBe(
+      'Received: from a\r\n\tby b; id X\r\nSubject: x\r\n\r\n.leading dot\r\n..two\r\nlast\r\n',
     );
   });
 

@@ -88,8 +88,11 @@ export interface AcceptDeps {
 
 export interface AcceptRequest {
   readonly mailId: string;
-  /** The message as stored (trace header first), as a fresh stream. */
-  readonly body: Readable;
+  /**
+   * The message as stored (trace header first): a fresh stream, or the whole
+   * message when the edge already holds it (a small mail, captured during DATA).
+   */
+  readonly body: Readable | Buffer;
   /** Total time allowed for store + publish (the gate's time is not counted). */
   readonly deadlineMs: number;
   /**
@@ -126,38 +129,58 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
   const start = clock();
   let gateMs = 0;
   const remaining = (): number => Math.max(1, req.deadlineMs - (clock() - start - gateMs));
-  const counter = new HashingCounter(inlineBodyMaxBytes);
-  req.body.on('error', (err) => counter.destroy(err));
-  req.body.pipe(counter);
+  const source = req.body;
+  let counter: HashingCounter | undefined;
+  if (!Buffer.isBuffer(source)) {
+    const c = new HashingCounter(inlineBodyMaxBytes);
+    source.on('error', (err) => c.destroy(err));
+    source.pipe(c);
+    counter = c;
+  }
 
   let slot: SpoolSlot | undefined;
   let stored: { bucket: string; key: string; offset: number; length: number } | undefined;
+  let body: { size: number; sha256: string; copy: Buffer | undefined } | undefined;
   try {
     try {
-      const read = deps.spool ? await readSmall(counter, inlineBodyMaxBytes) : { rest: counter };
+      const read = Buffer.isBuffer(source)
+        ? source.length <= inlineBodyMaxBytes
+          ? { small: source }
+          : { whole: source }
+        : deps.spool
+          ? await readSmall(counter!, inlineBodyMaxBytes)
+          : { rest: counter! };
       if ('small' in read && deps.spool) {
         slot = await deps.spool.write(req.mailId, read.small, remaining());
         stored = slot;
       } else {
         const key = spoolKey(req.mailId);
         stored = { bucket: objectBuckets.spool, key, offset: 0, length: 0 };
-        await deps.store.put(stored.bucket, key, 'rest' in read ? read.rest : counter, {
+        const payload = 'rest' in read ? read.rest : 'whole' in read ? read.whole : read.small;
+        const put = await deps.store.put(stored.bucket, key, payload, {
           timeoutMs: remaining(),
           contentType: 'message/rfc822',
         });
-        stored = { ...stored, length: counter.bytes };
+        stored = { ...stored, length: put.size };
       }
+      body = Buffer.isBuffer(source)
+        ? {
+            size: source.length,
+            sha256: createHash('sha256').update(source).digest('hex'),
+            copy: 'small' in read ? read.small : undefined,
+          }
+        : { size: counter!.bytes, sha256: counter!.digest(), copy: counter!.copy() };
     } catch (err) {
       throw new AcceptanceError(req.mailId, 'store', { cause: err });
     }
     const envelope = req.envelope({
-      size: counter.bytes,
-      sha256: counter.digest(),
+      size: body.size,
+      sha256: body.sha256,
       bucket: stored.bucket,
       key: stored.key,
       offset: stored.offset,
       length: stored.length,
-      copy: counter.copy(),
+      copy: body.copy,
     });
     if (req.gate) {
       const gateStart = clock();
@@ -175,7 +198,7 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
       void slot?.settle(true);
       return {
         mailId: req.mailId,
-        size: counter.bytes,
+        size: body.size,
         sha256: envelope.sha256,
         seq: ack.seq,
         duplicate: ack.duplicate,
@@ -186,10 +209,12 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
       throw new AcceptanceError(req.mailId, invalid ? 'invalid' : 'publish', { cause: err });
     }
   } catch (err) {
-    req.body.unpipe(counter);
-    if (!req.body.destroyed) req.body.destroy();
+    if (!Buffer.isBuffer(source)) {
+      source.unpipe(counter);
+      if (!source.destroyed) source.destroy();
+    }
     if (slot) await slot.settle(false);
-    else if (stored || counter.bytes > 0) {
+    else if (stored || (counter?.bytes ?? 0) > 0) {
       await removeSpool(deps, objectBuckets.spool, spoolKey(req.mailId), req.mailId);
     }
     throw err;

@@ -37,6 +37,8 @@ export interface HarakaTransaction {
   readonly message_stream: HarakaMessageStream;
   data_bytes: number;
   discard_data?: boolean;
+  /** The blank line ending the header section was seen (a message without one is repaired by Haraka). */
+  readonly found_hb_sep?: boolean;
   add_data(line: Buffer | string): void;
   add_leading_header(key: string, value: string): void;
   notes: Record<string, unknown>;
