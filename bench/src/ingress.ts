@@ -287,10 +287,13 @@ async function main(): Promise<void> {
       'absolute figures.',
     `- Versions: ${(await versions()).join('; ')}.`,
     '- Mailmesh: `services/ingress/dist/main.js` as its own process, log level warn, config ' +
-      'from the KV bucket; per mail: body streamed to the MinIO spool with SHA-256, SPF from a ' +
-      'DNS table (pass), protobuf envelope published to `mail.accepted` and the JetStream ack ' +
-      'awaited before `250`; one hash-chained session audit record per connection. nats-server ' +
-      'and MinIO from @mailmesh/testkit (single node, file store / single drive).',
+      'from the KV bucket; per mail: body stored in the MinIO spool with SHA-256 (small bodies ' +
+      'through the group commit of services/ingress/SPOOL.md: alone or in a segment shared with ' +
+      'the mails that queued behind a write), SPF from a DNS table (pass, verdicts reused for ' +
+      '30 s), protobuf envelope with the inline body copy published to `mail.accepted` and the ' +
+      'JetStream ack awaited before `250`; one hash-chained session audit record per ' +
+      'connection. nats-server and MinIO from @mailmesh/testkit (single node, file store / ' +
+      'single drive).',
     '- Haraka: its own bin, `nodes=0`, `public_ip` set, a local `lookup_rdns` answer (no DNS), ' +
       '`rcpt_to.in_host_list` + `queue/discard` with `YES_REALLY_DO_DISCARD=1`, log level warn.',
     "- Postfix: the harness's temp-dir instance (`startPostfix({ mode: 'accept' })`, stock " +

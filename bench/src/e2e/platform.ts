@@ -180,12 +180,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       });
     }
     await provision(bus);
-    store = connectObjectStore({
-      endpoint: minio.endpoint,
-      accessKey: minio.accessKey,
-      secretKey: minio.secretKey,
-      region: minio.region,
-    });
+    store = connectObjectStore(minio.connection);
     await store.ensureBuckets(Object.values(objectBuckets), { timeoutMs: 10_000 });
 
     const port = await freePort();

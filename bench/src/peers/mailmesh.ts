@@ -167,11 +167,7 @@ export async function startMailmesh(opts: MailmeshOptions): Promise<MailmeshPeer
       await stopIngress();
       throw err;
     }
-    const store = connectObjectStore({
-      endpoint: minio.endpoint,
-      accessKey: minio.accessKey,
-      secretKey: minio.secretKey,
-    });
+    const store = connectObjectStore(minio.connection);
     return {
       port,
       ingressPid: child.pid!,

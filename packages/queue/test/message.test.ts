@@ -22,12 +22,7 @@ let store: ObjectStore;
 
 beforeAll(async () => {
   minio = await startMinio();
-  store = connectObjectStore({
-    endpoint: minio.endpoint,
-    accessKey: minio.accessKey,
-    secretKey: minio.secretKey,
-    region: minio.region,
-  });
+  store = connectObjectStore(minio.connection);
   await store.ensureBuckets([objectBuckets.spool]);
 });
 

@@ -43,11 +43,7 @@ export async function startPlatform(name = 'mailmesh-test'): Promise<Platform> {
   const [nats, minio] = await Promise.all([startNats(), startMinio()]);
   const bus = await connectBus({ servers: nats.url, name });
   await provision(bus);
-  const store = connectObjectStore({
-    endpoint: minio.endpoint,
-    accessKey: minio.accessKey,
-    secretKey: minio.secretKey,
-  });
+  const store = connectObjectStore(minio.connection);
   await store.ensureBuckets(Object.values(objectBuckets));
   const kv = await bus.kv(kvBuckets.config);
   return {

@@ -19,6 +19,13 @@ export interface MinioPeer extends ProcessPeer {
   readonly region: string;
   /** Where objects live; survives kill()/restart(). */
   readonly dataDir: string;
+  /** What an S3 client needs: pass it to runtime's `connectObjectStore`. */
+  readonly connection: {
+    readonly endpoint: string;
+    readonly accessKey: string;
+    readonly secretKey: string;
+    readonly region: string;
+  };
 }
 
 export interface StartMinioOptions {
@@ -36,6 +43,11 @@ class MinioPeerImpl extends SingleProcessPeer implements MinioPeer {
   readonly host = '127.0.0.1';
   readonly endpoint: string;
   readonly dataDir: string;
+
+  get connection(): MinioPeer['connection'] {
+    const { endpoint, accessKey, secretKey, region } = this;
+    return { endpoint, accessKey, secretKey, region };
+  }
 
   constructor(
     peer: ConstructorParameters<typeof SingleProcessPeer>[0],

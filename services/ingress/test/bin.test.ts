@@ -84,11 +84,7 @@ beforeAll(async () => {
   [nats, minio] = await Promise.all([startNats(), startMinio()]);
   bus = await connectBus({ servers: nats.url, name: 'ingress-bin-test', timeoutMs: 5_000 });
   await provision(bus);
-  store = connectObjectStore({
-    endpoint: minio.endpoint,
-    accessKey: minio.accessKey,
-    secretKey: minio.secretKey,
-  });
+  store = connectObjectStore(minio.connection);
   const tls = await makeCert(dir, 'mx.test.local');
   ports = {
     mx: await freePort(),

@@ -198,12 +198,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
   const [nats, minio] = await Promise.all([startNats(), startMinio()]);
   const bus = await connectBus({ servers: nats.url, name: 'ingress-test', timeoutMs: 5_000 });
   await provision(bus);
-  const store = connectObjectStore({
-    endpoint: minio.endpoint,
-    accessKey: minio.accessKey,
-    secretKey: minio.secretKey,
-    partSizeBytes: 5 * 1024 * 1024,
-  });
+  const store = connectObjectStore({ ...minio.connection, partSizeBytes: 5 * 1024 * 1024 });
   const tls = await makeCert(dir, 'mx.test.local');
   const ports: Ports = {
     mx: await freePort(),

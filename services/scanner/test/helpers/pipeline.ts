@@ -49,11 +49,7 @@ export async function setup(
     kv: [kvBuckets.config],
     consumers: [scannerSpec(ackWaitMs)],
   });
-  const store = connectObjectStore({
-    endpoint: minio.endpoint,
-    accessKey: minio.accessKey,
-    secretKey: minio.secretKey,
-  });
+  const store = connectObjectStore(minio.connection);
   await store.ensureBuckets([objectBuckets.spool, objectBuckets.quarantine]);
   return { bus, store };
 }
