@@ -8,7 +8,6 @@ import {
   EnvelopeSchema,
   Listener,
   msgId,
-  inlineBodyMaxBytes,
   objectBuckets,
   Origin,
   schemas,
@@ -24,7 +23,7 @@ import {
 } from '@mailmesh/runtime';
 
 import { composeDsn, dsnIdentity, type DsnKind, type DsnRecipient } from './dsn.js';
-import { readMessage, readMessageHeaders } from './message.js';
+import { inlineCopy, readMessage, readMessageHeaders } from './message.js';
 import { derivedMailId } from './ids.js';
 
 /** A recipient to report on, with the NOTIFY conditions it was given (RFC 3461 §4.1). */
@@ -162,7 +161,7 @@ export async function sendDsn(deps: BounceDeps, req: BounceRequest): Promise<str
     size: BigInt(bytes.length),
     sha256: createHash('sha256').update(bytes).digest('hex'),
     spool: { bucket, key },
-    ...(bytes.length <= inlineBodyMaxBytes ? { body: bytes } : {}),
+    ...inlineCopy(bytes),
     ...(env.trace ? { trace: env.trace } : {}),
     messageId,
     subject,

@@ -40,6 +40,7 @@ export {
 } from './headers.js';
 export {
   inlineBody,
+  inlineCopy,
   readMessage,
   readMessageHeaders,
   spoolRefOf,

@@ -3,7 +3,7 @@
  * its envelope (`Envelope.body`, at most `inlineBodyMaxBytes`), so scanner, router
  * and delivery read no object for it; a larger one is read from the spool.
  */
-import { type Envelope, objectBuckets, spoolKey } from '@mailmesh/proto';
+import { type Envelope, inlineBodyMaxBytes, objectBuckets, spoolKey } from '@mailmesh/proto';
 import type { ObjectStore } from '@mailmesh/runtime';
 
 import { headerEnd, readHeaderSection } from './headers.js';
@@ -53,18 +53,19 @@ export async function readMessageHeaders(
   env: Envelope,
   maxBytes = 256 * 1024,
 ): Promise<Buffer> {
-  const inline = inlineBody(env);
-  if (inline) {
-    const end = headerEnd(inline);
-    if (end >= 0) return inline.subarray(0, end);
-    return inline.subarray(0, Math.min(inline.length, maxBytes));
-  }
   const ref = spoolRefOf(env);
-  if (ref.range) {
-    // Only small mails share a segment: read the range and cut its header section.
-    const body = await store.getBuffer(ref.bucket, ref.key, { range: ref.range });
-    const end = headerEnd(body);
-    return body.subarray(0, end >= 0 ? end : Math.min(body.length, maxBytes));
-  }
-  return readHeaderSection(store, ref.bucket, ref.key, maxBytes);
+  let whole = inlineBody(env);
+  // Only small mails share a segment: their whole body is one range read away.
+  if (!whole && ref.range) whole = await store.getBuffer(ref.bucket, ref.key, { range: ref.range });
+  if (!whole) return readHeaderSection(store, ref.bucket, ref.key, maxBytes);
+  const end = headerEnd(whole);
+  return whole.subarray(0, end >= 0 ? end : Math.min(whole.length, maxBytes));
+}
+
+/**
+ * `Envelope` fields for a body the caller just stored: the inline copy when it is
+ * small enough to travel with the envelope (`inlineBodyMaxBytes`), else none.
+ */
+export function inlineCopy(body: Buffer): { body?: Buffer } {
+  return body.length <= inlineBodyMaxBytes ? { body } : {};
 }

@@ -22,7 +22,6 @@ import {
   consumers,
   msgId,
   objectBuckets,
-  inlineBodyMaxBytes,
   quarantineKey,
   schemas,
   spoolKey,
@@ -44,7 +43,7 @@ import {
   type Logger,
   type ObjectStore,
 } from '@mailmesh/runtime';
-import { readMessage } from '@mailmesh/queue';
+import { inlineCopy, readMessage } from '@mailmesh/queue';
 import type { Registry } from 'prom-client';
 
 import type { ScannerConfig } from './config.js';
@@ -186,7 +185,7 @@ export async function startScanner(opts: ScannerOptions): Promise<Scanner> {
       size: BigInt(body.length),
       sha256: sha256Hex(body),
       spool: { bucket: objectBuckets.spool, key },
-      ...(body.length <= inlineBodyMaxBytes ? { body } : {}),
+      ...inlineCopy(body),
       ...(env.trace ? { trace: env.trace } : {}),
       messageId: dsnMessageId(id, hostname),
       subject: DSN_SUBJECT,

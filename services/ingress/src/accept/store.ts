@@ -143,20 +143,26 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
   let body: { size: number; sha256: string; copy: Buffer | undefined } | undefined;
   try {
     try {
-      const read = Buffer.isBuffer(source)
-        ? source.length <= inlineBodyMaxBytes
-          ? { small: source }
-          : { whole: source }
-        : deps.spool
-          ? await readSmall(counter!, inlineBodyMaxBytes)
-          : { rest: counter! };
-      if ('small' in read && deps.spool) {
-        slot = await deps.spool.write(req.mailId, read.small, remaining());
+      // `small`: the whole body, when it may travel inline; otherwise `payload` is
+      // what goes to its own object (the buffer, or the stream to pass on).
+      let small: Buffer | undefined;
+      let payload: Readable | Buffer = source;
+      if (Buffer.isBuffer(source)) {
+        if (source.length <= inlineBodyMaxBytes) small = source;
+      } else if (counter) {
+        payload = counter;
+        if (deps.spool) {
+          const read = await readSmall(counter, inlineBodyMaxBytes);
+          if ('small' in read) small = read.small;
+          else payload = read.rest;
+        }
+      }
+      if (small && deps.spool) {
+        slot = await deps.spool.write(req.mailId, small, remaining());
         stored = slot;
       } else {
         const key = spoolKey(req.mailId);
         stored = { bucket: objectBuckets.spool, key, offset: 0, length: 0 };
-        const payload = 'rest' in read ? read.rest : 'whole' in read ? read.whole : read.small;
         const put = await deps.store.put(stored.bucket, key, payload, {
           timeoutMs: remaining(),
           contentType: 'message/rfc822',
@@ -167,7 +173,7 @@ export async function acceptDurably(deps: AcceptDeps, req: AcceptRequest): Promi
         ? {
             size: source.length,
             sha256: createHash('sha256').update(source).digest('hex'),
-            copy: 'small' in read ? read.small : undefined,
+            copy: small,
           }
         : { size: counter!.bytes, sha256: counter!.digest(), copy: counter!.copy() };
     } catch (err) {
