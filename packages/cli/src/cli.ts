@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { runApply } from './commands/apply.js';
 import { runDns } from './commands/dns.js';
-import { runQueueLs, runQueueShow, runQueueUnsupported } from './commands/queue.js';
+import { runQueueDelete, runQueueLs, runQueueRetry, runQueueShow } from './commands/queue.js';
 import { runTrace } from './commands/trace.js';
 import { runDev } from './dev/dev.js';
 import { CliError, ConfigInvalidError, formatIssue } from './errors.js';
@@ -276,14 +276,21 @@ export async function runCli(argv: readonly string[], streams: Streams = process
           }),
       ),
     );
+  const control = {
+    retry: {
+      description:
+        'attempt every deferred job of a mail now, instead of at its next scheduled attempt',
+      run: runQueueRetry,
+    },
+    delete: {
+      description: 'remove a pending mail from the queue: no further attempt, no DSN',
+      run: runQueueDelete,
+    },
+  } as const;
   for (const action of ['retry', 'delete'] as const) {
     queue
       .command(action)
-      .description(
-        action === 'retry'
-          ? 'attempt a deferred mail now (not supported yet)'
-          : 'remove a mail from the queue (not supported yet)',
-      )
+      .description(control[action].description)
       .argument('<mailId>', 'the mail id (26-character ULID)')
       .option('--nats <url>', natsHelp)
       .option('--json', 'print the result as JSON', false)
@@ -291,7 +298,13 @@ export async function runCli(argv: readonly string[], streams: Streams = process
         guarded(
           `queue ${action}`,
           (_id: string, o: { json: boolean }) => o.json,
-          (id: string) => runQueueUnsupported(action, id),
+          (id: string, o: { nats?: string; json: boolean }) =>
+            control[action].run({
+              id,
+              ...(o.nats !== undefined ? { nats: o.nats } : {}),
+              json: o.json,
+              out,
+            }),
         ),
       );
   }

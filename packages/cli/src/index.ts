@@ -46,5 +46,5 @@ export { devPorts, type DevPorts, type PublicPorts, type InternalPorts } from '.
 export { devPlatform } from './dev/platform.js';
 export { runDev, DevSession, type DevOptions, type DevState } from './dev/dev.js';
 export { traceMail, checkMailId, type TraceResult } from './commands/trace.js';
-export { listQueue, QUEUE_CONTROL_MISSING } from './commands/queue.js';
+export { listQueue } from './commands/queue.js';
 export { eventLine, listLines, showLines, traceEvent, type TraceEvent } from './queue/format.js';

@@ -330,15 +330,69 @@ describe('mailmesh queue', () => {
     expect(bad.stderr).toContain('expected a 26-character ULID');
   });
 
-  it('retry and delete exit 1 "not supported yet" and change nothing', async () => {
-    const before = await store.get(traced);
+  it('retry and delete refuse finished and unknown mail with one reason each, changing nothing', async () => {
+    const before = await store.get(finished);
     for (const action of ['retry', 'delete']) {
-      const r = await cli('queue', action, traced);
-      expect(r.code).toBe(1);
-      expect(lines(r.stderr)).toEqual([
-        expect.stringMatching(new RegExp(`^mailmesh queue ${action}: not supported yet: `)),
+      const done = await cli('queue', action, finished);
+      expect(done.code).toBe(1);
+      expect(lines(done.stderr)).toEqual([
+        `mailmesh queue ${action}: mail ${finished} is ${before!.stage}: nothing is left to deliver`,
       ]);
+      const missing = await cli('queue', action, unknown, '--json');
+      expect(missing.code).toBe(1);
+      expect(JSON.parse(missing.stdout)).toMatchObject({
+        ok: false,
+        error: { code: 'QueueControlError' },
+      });
+      expect(missing.stderr).toContain(`no queue record for ${unknown}`);
     }
-    expect(await store.get(traced)).toEqual(before);
+    expect(await store.get(finished)).toEqual(before);
+  });
+
+  it('retry leaves a deferred job whose message is not in the stream as it is, and says so', async () => {
+    const mailId = newMailId();
+    await store.update(mailId, () => deferredRecord(mailId));
+    const before = await store.get(mailId);
+    const r = await cli('queue', 'retry', mailId);
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout)).toEqual([
+      `${mailId} remote:mail.company.local:587: left as it is (smart host mail.company.local:587): its deferred job message is not in the stream, so it is being attempted already or waits for its scheduled attempt`,
+    ]);
+    expect(await store.get(mailId)).toEqual(before);
+  });
+
+  it('delete marks the pending recipients deleted, drops the mail from ls and logs a DELETED event', async () => {
+    const mailId = newMailId();
+    await store.update(mailId, () => deferredRecord(mailId));
+    const r = await cli('queue', 'delete', mailId, '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: true,
+      mailId,
+      recipients: ['li.si@bj.company.local'],
+      removedMessages: 0,
+    });
+    const after = (await store.get(mailId))!;
+    // The local job was delivered before; the remote one will not be.
+    expect(after.stage).toBe('partial');
+    expect(after.jobs['remote:mail.company.local:587']).toMatchObject({
+      state: 'deleted',
+      recipients: { 'li.si@bj.company.local': { state: 'deleted', attempts: 2 } },
+    });
+    expect(after.jobs['remote:mail.company.local:587']?.nextAttemptAt).toBeUndefined();
+    const ls = await cli('queue', 'ls', '--json');
+    expect(
+      (JSON.parse(ls.stdout) as { mails: QueueRecord[] }).mails.map((m) => m.mailId),
+    ).not.toContain(mailId);
+    const trace = await cli('trace', mailId);
+    expect(trace.code).toBe(0);
+    expect(trace.stdout).toMatch(
+      /delivery\s+deleted\s+li\.si@bj\.company\.local\s.*deleted from the queue by mailmesh queue delete \(.*\); no DSN sent/,
+    );
+    const again = await cli('queue', 'delete', mailId);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe(
+      `mailmesh queue delete: mail ${mailId} is partial: nothing is left to deliver`,
+    );
   });
 });

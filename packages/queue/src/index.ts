@@ -59,3 +59,13 @@ export {
   type MxRecord,
 } from './dns.js';
 export { parseDsn, type ParsedDsn } from './dsn-parse.js';
+export {
+  deleteMail,
+  QueueControlError,
+  retryMail,
+  type ControlDeps,
+  type DeleteResult,
+  type QueueControlRefusal,
+  type RetriedJob,
+  type RetryResult,
+} from './control.js';

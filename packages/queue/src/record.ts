@@ -18,16 +18,26 @@ export const queueStages = [
   'delivered',
   /** Every recipient failed permanently (a DSN went to the sender where one is due). */
   'failed',
-  /** Finished: some recipients delivered, some failed. */
+  /** Finished: some recipients delivered, the others failed or were deleted. */
   'partial',
+  /** An operator deleted it from the queue (`mailmesh queue delete`) before any delivery. */
+  'deleted',
 ] as const;
 export type QueueStage = (typeof queueStages)[number];
 
 /** States of one job (one route) and of one recipient within it. */
-export const jobStates = ['queued', 'deferred', 'delivered', 'failed', 'partial'] as const;
+export const jobStates = [
+  'queued',
+  'deferred',
+  'delivered',
+  'failed',
+  'partial',
+  'deleted',
+] as const;
 export type JobState = (typeof jobStates)[number];
 
-export const recipientStates = ['pending', 'deferred', 'delivered', 'failed'] as const;
+/** `deleted`: an operator removed it from the queue; no attempt or DSN follows. */
+export const recipientStates = ['pending', 'deferred', 'delivered', 'failed', 'deleted'] as const;
 export type RecipientState = (typeof recipientStates)[number];
 
 /** The last error of an attempt, as the CLI shows it. */
@@ -50,7 +60,7 @@ export interface QueueRecipient {
   readonly original?: string;
   readonly attempts: number;
   readonly lastError?: QueueError;
-  /** When it was delivered or failed for good. */
+  /** When it was delivered, failed for good or was deleted. */
   readonly doneAt?: string;
   /** True once a failure (or delay) DSN for this recipient was published. */
   readonly dsnSent?: boolean;
@@ -85,6 +95,13 @@ export interface QueueJob {
   readonly lastError?: QueueError;
   /** True once a delay DSN was sent for this job. */
   readonly delayNotified?: boolean;
+  /**
+   * MAIL stream sequence of the message that holds this job, as delivery last saw
+   * it; `mailmesh queue retry|delete` act on that message (queue/control.ts).
+   */
+  readonly seq?: number;
+  /** When an operator last asked for an attempt now (`mailmesh queue retry`). */
+  readonly retryRequestedAt?: string;
   readonly recipients: Readonly<Record<string, QueueRecipient>>;
 }
 
@@ -125,15 +142,21 @@ export function jobKey(route: QueueRoute): string {
     : `remote:${route.nextHop ?? route.domain}:${route.port ?? 25}`;
 }
 
-const FINAL: ReadonlySet<RecipientState> = new Set(['delivered', 'failed']);
+/** States after which nothing more happens to a recipient. */
+export const finalRecipientStates: ReadonlySet<RecipientState> = new Set([
+  'delivered',
+  'failed',
+  'deleted',
+]);
 
 /** A job's state from its recipients. */
 export function jobState(recipients: Readonly<Record<string, QueueRecipient>>): JobState {
   const states = Object.values(recipients).map((r) => r.state);
   if (states.some((s) => s === 'deferred')) return 'deferred';
-  if (states.some((s) => !FINAL.has(s))) return 'queued';
+  if (states.some((s) => !finalRecipientStates.has(s))) return 'queued';
   const delivered = states.filter((s) => s === 'delivered').length;
   if (delivered === states.length) return 'delivered';
+  if (states.every((s) => s === 'deleted')) return 'deleted';
   return delivered === 0 ? 'failed' : 'partial';
 }
 
@@ -145,8 +168,12 @@ export function mailStage(
   const states = Object.values(jobs).map((j) => j.state);
   if (states.some((s) => s === 'deferred')) return 'deferred';
   if (states.some((s) => s === 'queued')) return 'queued';
+  if (states.length > 0 && problems.length === 0 && states.every((s) => s === 'deleted')) {
+    return 'deleted';
+  }
   const anyDelivered = states.some((s) => s === 'delivered' || s === 'partial');
-  const anyFailed = problems.length > 0 || states.some((s) => s === 'failed' || s === 'partial');
+  const anyFailed =
+    problems.length > 0 || states.some((s) => s === 'failed' || s === 'partial' || s === 'deleted');
   if (anyDelivered && anyFailed) return 'partial';
   return anyDelivered ? 'delivered' : 'failed';
 }

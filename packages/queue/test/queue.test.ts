@@ -5,6 +5,7 @@ import { DsnNotify, MAIL_ID_PATTERN, Origin, ulidTime } from '@mailmesh/proto';
 import {
   composeDsn,
   derivedMailId,
+  isPending,
   jobState,
   mailStage,
   newJob,
@@ -15,6 +16,7 @@ import {
   staticMailResolver,
   withJob,
   type QueueRecord,
+  type RecipientState,
 } from '../src/index.js';
 
 const ORIGINAL = '01JGXYZ0000000000000000000';
@@ -198,6 +200,28 @@ describe('queue record', () => {
         { recipient: 'x', kind: 'transport-rule', code: 550, enhanced: '5.7.1', message: 'no' },
       ]),
     ).toBe('failed');
+
+    // `mailmesh queue delete`: all deleted is its own stage, and final (not pending).
+    const with2 = (a: RecipientState, b: RecipientState): QueueRecord =>
+      withJob(
+        rec,
+        'local:sh',
+        {
+          ...job,
+          recipients: { 'a@sh': { state: a, attempts: 1 }, 'b@sh': { state: b, attempts: 1 } },
+        },
+        now,
+      );
+    const deleted = with2('deleted', 'deleted');
+    expect([deleted.stage, deleted.jobs['local:sh']?.state, isPending(deleted)]).toEqual([
+      'deleted',
+      'deleted',
+      false,
+    ]);
+    expect(with2('delivered', 'deleted').stage).toBe('partial');
+    expect(with2('failed', 'deleted').stage).toBe('failed');
+    expect(with2('deferred', 'deleted').stage).toBe('deferred');
+    expect(with2('pending', 'deleted').stage).toBe('queued');
   });
 });
 

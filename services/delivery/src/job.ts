@@ -26,6 +26,7 @@ import {
   type QueueRecord,
   type QueueRoute,
   type QueueStore,
+  finalRecipientStates,
   sendDsn,
   shortHash,
   withJob,
@@ -98,8 +99,16 @@ type Decision =
       readonly expired: boolean;
     };
 
-/** Handles one delivery of a job message. Throws only when the queue or bus is unavailable. */
-export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<HandlerOutcome> {
+/**
+ * Handles one delivery of a job message (`seq`: its MAIL stream sequence, kept in
+ * the queue record for `mailmesh queue retry|delete`). Throws only when the queue
+ * or bus is unavailable.
+ */
+export async function processJob(
+  deps: JobDeps,
+  job: DeliveryJob,
+  seq?: number,
+): Promise<HandlerOutcome> {
   const env = job.envelope;
   if (!env) return outcome.term('delivery job without envelope');
   const route = queueRouteOf(job);
@@ -109,7 +118,7 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
   const recJob = record?.jobs[key];
   const done = new Set(
     Object.entries(recJob?.recipients ?? {})
-      .filter(([, r]) => r.state === 'delivered' || r.state === 'failed')
+      .filter(([, r]) => finalRecipientStates.has(r.state))
       .map(([a]) => a),
   );
   const pending = job.recipients.filter((r) => !done.has(r.address));
@@ -247,11 +256,12 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
           : {}),
         failureDsn: failureDsn !== undefined,
         delayDsn: delayDsn !== undefined,
+        ...(seq !== undefined ? { seq } : {}),
       }),
     // Usually nothing else wrote the record since it was read above: skip a read.
     { known: read ?? null },
   );
-  await Promise.all([
+  const [after] = await Promise.all([
     recorded,
     publishEvents(
       deps.bus,
@@ -271,7 +281,11 @@ export async function processJob(deps: JobDeps, job: DeliveryJob): Promise<Handl
     ...(nextAttemptAt ? { nextAttemptAt: nextAttemptAt.toISOString() } : {}),
     ...(lastError ? { lastError: lastError.error.message } : {}),
   };
-  if (retrying.length > 0 && retry.kind === 'retry') {
+  // An operator may have deleted recipients while this attempt ran: those wait for nothing.
+  const stillDeferred = retrying.filter(
+    (d) => after?.jobs[key]?.recipients[d.recipient]?.state !== 'deleted',
+  );
+  if (stillDeferred.length > 0 && retry.kind === 'retry') {
     deps.log.info(
       summary,
       `deferred ${retrying.length} recipient(s); next attempt in ${retry.delayMs} ms`,
@@ -294,6 +308,7 @@ interface UpdateFacts {
   readonly lastError?: QueueError;
   readonly failureDsn: boolean;
   readonly delayDsn: boolean;
+  readonly seq?: number;
 }
 
 /** Applies one attempt's decisions to the queue record (pure; run again on a lost CAS race). */
@@ -331,6 +346,8 @@ export function updateRecord(
   const recipients: Record<string, QueueRecipient> = { ...prior.recipients };
   for (const d of decisions) {
     const was = recipients[d.recipient] ?? { state: 'pending', attempts: 0 };
+    // Deleted while this attempt ran (`mailmesh queue delete`): stays deleted unless it got through.
+    if (was.state === 'deleted' && d.kind !== 'delivered') continue;
     if (d.kind === 'delivered') {
       recipients[d.recipient] = {
         ...was,
@@ -370,9 +387,10 @@ export function updateRecord(
     lastAttemptAt: now,
     ...(f.lastError ? { lastError: f.lastError } : {}),
     ...(f.delayDsn || prior.delayNotified ? { delayNotified: true } : {}),
+    ...(f.seq !== undefined ? { seq: f.seq } : {}),
     recipients,
   };
-  if (f.nextAttemptAt)
+  if (f.nextAttemptAt && Object.values(recipients).some((r) => r.state === 'deferred'))
     (nextJob as { nextAttemptAt?: string }).nextAttemptAt = f.nextAttemptAt.toISOString();
   else delete (nextJob as { nextAttemptAt?: string }).nextAttemptAt;
   return withJob(base, key, nextJob, f.now);

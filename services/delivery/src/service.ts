@@ -102,7 +102,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<DeliveryServ
           opts.bus,
           consumers.deliveryLocal,
           schemas.DeliveryJob,
-          (d) => processJob(deps, d.data),
+          (d) => processJob(deps, d.data, d.seq),
           consumeOpts(opts.localConcurrency ?? 32),
         ),
       );
@@ -127,7 +127,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<DeliveryServ
           opts.bus,
           consumers.deliveryRemote,
           schemas.DeliveryJob,
-          (d) => processJob(deps, d.data),
+          (d) => processJob(deps, d.data, d.seq),
           consumeOpts(opts.remoteConcurrency ?? 64),
         ),
       );

@@ -2,11 +2,18 @@
  * `mailmesh queue ls|show ID|retry ID|delete ID`: mail in flight, from the queue
  * records (`mailmesh-queue` KV) the router and delivery keep.
  */
-import { isPending, type QueueRecord, type QueueStore } from '@mailmesh/queue';
+import { hostname, userInfo } from 'node:os';
+import {
+  deleteMail,
+  isPending,
+  retryMail,
+  type QueueRecord,
+  type QueueStore,
+} from '@mailmesh/queue';
 import { kvBuckets } from '@mailmesh/proto';
 import type { Bus } from '@mailmesh/runtime';
 
-import { MailNotFoundError, NotProvisionedError, NotSupportedError } from '../errors.js';
+import { MailNotFoundError, NotProvisionedError } from '../errors.js';
 import type { Output } from '../output.js';
 import { listLines, showLines } from '../queue/format.js';
 import { queueStoreIfAny, withBus } from './connect.js';
@@ -60,19 +67,40 @@ export async function runQueueShow(o: QueueCommandOptions & { id: string }): Pro
   for (const l of showLines(record)) o.out.line(l);
 }
 
-/**
- * Why `retry` and `delete` refuse: the queue record is visibility only (nothing
- * reads it to decide what to deliver); a deferred job is a JetStream message the
- * delivery service naks with a delay, and neither delivery nor @mailmesh/queue
- * offers a control to redeliver it now or to cancel it (and its spooled body and
- * DSNs) safely.
- */
-export const QUEUE_CONTROL_MISSING =
-  'the delivery service has no control to re-schedule or cancel a job yet (the queue record is read-only visibility; changing it would not change delivery)';
+/** Who asked, for the trace of a deletion: `mailmesh queue delete` by user@host. */
+function actor(): string {
+  return `mailmesh queue delete (${userInfo().username}@${hostname()})`;
+}
 
-export async function runQueueUnsupported(action: 'retry' | 'delete', id: string): Promise<never> {
-  checkMailId(id);
-  return Promise.reject(
-    new NotSupportedError(`queue ${action}`, `not supported yet: ${QUEUE_CONTROL_MISSING}`),
+export async function runQueueRetry(o: QueueCommandOptions & { id: string }): Promise<void> {
+  const mailId = checkMailId(o.id);
+  const result = await withBus(o.nats, 'mailmesh-queue', async (bus) =>
+    retryMail({ bus, queue: await storeOf(bus) }, mailId),
+  );
+  if (o.json) {
+    o.out.line(JSON.stringify({ ok: true, ...result }));
+    return;
+  }
+  for (const j of result.jobs) {
+    o.out.line(
+      j.result === 'requeued'
+        ? `${mailId} ${j.job}: attempt now (${j.destination}; job message ${j.fromSeq} -> ${j.toSeq})`
+        : `${mailId} ${j.job}: left as it is (${j.destination}): its deferred job message is not in the stream, so it is being attempted already or waits for its scheduled attempt`,
+    );
+  }
+}
+
+export async function runQueueDelete(o: QueueCommandOptions & { id: string }): Promise<void> {
+  const mailId = checkMailId(o.id);
+  const result = await withBus(o.nats, 'mailmesh-queue', async (bus) =>
+    deleteMail({ bus, queue: await storeOf(bus), actor: actor() }, mailId),
+  );
+  if (o.json) {
+    o.out.line(JSON.stringify({ ok: true, ...result }));
+    return;
+  }
+  const n = result.recipients.length;
+  o.out.line(
+    `deleted ${mailId}: ${n} recipient${n === 1 ? '' : 's'} will not be delivered (${result.recipients.join(', ')}); no DSN sent`,
   );
 }
