@@ -152,7 +152,7 @@ export async function bootHaraka(opts: BootOptions): Promise<HarakaHandle> {
 }
 
 interface MessageStreamModule {
-  prototype: { spooling: boolean; destroy(this: { spooling: boolean }): void };
+  prototype: { spooling: boolean; destroy: (this: { spooling: boolean }) => void };
 }
 
 let trimmed = false;
