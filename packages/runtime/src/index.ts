@@ -95,4 +95,9 @@ export {
   type ShutdownHook,
   type ShutdownOptions,
 } from './shutdown.js';
+export {
+  runPlatformService,
+  type PlatformServiceContext,
+  type PlatformServiceOptions,
+} from './platform-service.js';
 export { newMailId, mailIdFactory, type MailIdFactory, type RandomSource } from './mail-id.js';

@@ -17,20 +17,9 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { buildSnapshot, type ConfigSnapshot } from '@mailmesh/config';
-import {
-  busOptionsFromEnv,
-  connectBus,
-  connectObjectStore,
-  objectStoreOptionsFromEnv,
-  createLogger,
-  createRegistry,
-  runService,
-  startHealthServer,
-  watchConfig,
-} from '@mailmesh/runtime';
+import { createLogger, runPlatformService } from '@mailmesh/runtime';
 import { fileMailResolver, systemResolver } from '@mailmesh/queue';
 
-import { deliveryEvents } from './events.js';
 import { fileSecrets } from './secrets.js';
 import { startDelivery } from './service.js';
 import { settingsFromEnv } from './settings.js';
@@ -39,23 +28,18 @@ const env = process.env;
 const instance = env['MAILMESH_INSTANCE'] ?? hostname();
 const log = createLogger('delivery', { instance });
 
-await runService({
+await runPlatformService<ConfigSnapshot>({
   name: 'delivery',
+  instance,
   log,
-  start: async (ctx) => {
+  buildConfig: (entries) => buildSnapshot(entries),
+  healthPort: 8025,
+  start: async ({ bus, store, config, registry }) => {
     const settings = settingsFromEnv(env);
-    const bus = await connectBus({ ...busOptionsFromEnv(`delivery-${instance}`), log });
-    ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore(objectStoreOptionsFromEnv());
-    ctx.onShutdown(() => store.close());
-    const config = watchConfig<ConfigSnapshot>(bus, (entries) => buildSnapshot(entries), { log });
-    ctx.onShutdown(() => config.stop());
-    await config.ready;
-    const registry = createRegistry('delivery', { instance });
-    const service = await startDelivery({
+    return startDelivery({
       bus,
       store,
-      config: () => config.current().value as ConfigSnapshot,
+      config,
       resolver:
         settings.dnsFile !== undefined
           ? await fileMailResolver(settings.dnsFile)
@@ -73,13 +57,5 @@ await runService({
       ...(settings.caFile !== undefined ? { ca: [await readFile(settings.caFile, 'utf8')] } : {}),
       registry,
     });
-    const health = await startHealthServer({
-      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8025),
-      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
-      registry,
-    });
-    log.info({ event: deliveryEvents.health, url: health.url }, 'health server listening');
-    ctx.onShutdown(() => health.close());
-    return { stop: () => service.stop() };
   },
 });

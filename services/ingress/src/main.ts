@@ -19,18 +19,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSnapshot, type ConfigSnapshot } from '@mailmesh/config';
-import {
-  busOptionsFromEnv,
-  connectBus,
-  connectObjectStore,
-  objectStoreOptionsFromEnv,
-  createLogger,
-  createRegistry,
-  initTracing,
-  runService,
-  startHealthServer,
-  watchConfig,
-} from '@mailmesh/runtime';
+import { createLogger, initTracing, runPlatformService } from '@mailmesh/runtime';
 import { fileResolver } from './spf.js';
 import { instanceToken, startIngress } from './start.js';
 
@@ -40,40 +29,28 @@ const instance = instanceToken(env['MAILMESH_INSTANCE'] ?? (await import('node:o
 const tracing = initTracing('ingress', { instance });
 const log = createLogger('ingress', { instance });
 
-await runService({
+await runPlatformService<ConfigSnapshot>({
   name: 'ingress',
+  instance,
   log,
+  buildConfig: (entries) => buildSnapshot(entries),
+  healthPort: 8025,
   start: async (ctx) => {
     ctx.onShutdown(() => tracing.shutdown());
-    const bus = await connectBus({ ...busOptionsFromEnv(`ingress-${instance}`), log });
-    ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore(objectStoreOptionsFromEnv());
-    ctx.onShutdown(() => store.close());
-    const config = watchConfig<ConfigSnapshot>(bus, (entries) => buildSnapshot(entries), { log });
-    ctx.onShutdown(() => config.stop());
-    await config.ready;
-    const registry = createRegistry('ingress', { instance });
     const dnsFile = env['MAILMESH_DNS_FILE'];
     const ingress = await startIngress({
-      bus,
-      store,
-      snapshot: () => config.current().value as ConfigSnapshot,
+      bus: ctx.bus,
+      store: ctx.store,
+      snapshot: ctx.config,
       workDir: env['MAILMESH_INGRESS_DIR'] ?? join(tmpdir(), `mailmesh-ingress-${instance}`),
       instance,
       log,
-      registry,
+      registry: ctx.registry,
       ...(dnsFile !== undefined ? { resolver: await fileResolver(dnsFile) } : {}),
       ...(env['MAILMESH_SPOOL_LINGER_MS'] !== undefined
         ? { spoolLingerMs: Number(env['MAILMESH_SPOOL_LINGER_MS']) }
         : {}),
     });
-    const health = await startHealthServer({
-      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8025),
-      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
-      registry,
-    });
-    log.info({ event: 'ingress.health', url: health.url }, 'health server listening');
-    ctx.onShutdown(() => health.close());
     return { stop: () => ingress.stop() };
   },
 });

@@ -15,58 +15,34 @@
  *   MAILMESH_LOG_LEVEL       pino level (default info)
  */
 import { hostname } from 'node:os';
-import {
-  busOptionsFromEnv,
-  connectBus,
-  connectObjectStore,
-  objectStoreOptionsFromEnv,
-  createLogger,
-  createRegistry,
-  runService,
-  startHealthServer,
-  watchConfig,
-} from '@mailmesh/runtime';
+import { createLogger, runPlatformService } from '@mailmesh/runtime';
 import { fileMailResolver, openQueueStore, systemResolver } from '@mailmesh/queue';
 
 import { buildRouterConfig, type RouterConfig } from './config.js';
-import { routerEvents } from './events.js';
 import { startRouter } from './service.js';
 
 const env = process.env;
 const instance = env['MAILMESH_INSTANCE'] ?? hostname();
 const log = createLogger('router', { instance });
 
-await runService({
+await runPlatformService<RouterConfig>({
   name: 'router',
+  instance,
   log,
-  start: async (ctx) => {
-    const bus = await connectBus({ ...busOptionsFromEnv(`router-${instance}`), log });
-    ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore(objectStoreOptionsFromEnv());
-    ctx.onShutdown(() => store.close());
-    const config = watchConfig<RouterConfig>(bus, (entries) => buildRouterConfig(entries), { log });
-    ctx.onShutdown(() => config.stop());
-    await config.ready;
-    const registry = createRegistry('router', { instance });
+  buildConfig: (entries) => buildRouterConfig(entries),
+  healthPort: 8025,
+  start: async ({ bus, store, config, registry }) => {
     const dnsFile = env['MAILMESH_DNS_FILE'];
-    const consumer = await startRouter({
+    return startRouter({
       bus,
       store,
       queue: await openQueueStore(bus),
-      config: () => config.current().value as RouterConfig,
+      config,
       resolver: dnsFile !== undefined ? await fileMailResolver(dnsFile) : systemResolver(),
       log,
       hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
       concurrency: Number(env['MAILMESH_ROUTER_CONCURRENCY'] ?? 16),
       registry,
     });
-    const health = await startHealthServer({
-      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8025),
-      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
-      registry,
-    });
-    log.info({ event: routerEvents.health, url: health.url }, 'health server listening');
-    ctx.onShutdown(() => health.close());
-    return { stop: () => consumer.stop() };
   },
 });

@@ -25,17 +25,7 @@
  *                            the ack) so a crash test can kill the process at that point
  */
 import { hostname } from 'node:os';
-import {
-  busOptionsFromEnv,
-  connectBus,
-  connectObjectStore,
-  objectStoreOptionsFromEnv,
-  createLogger,
-  createRegistry,
-  runService,
-  startHealthServer,
-  watchConfig,
-} from '@mailmesh/runtime';
+import { createLogger, runPlatformService } from '@mailmesh/runtime';
 
 import { createClamdClient } from './clamd.js';
 import { buildScannerConfig, type ScannerConfig } from './config.js';
@@ -60,20 +50,15 @@ function hostPort(variable: string): { host: string; port: number } | undefined 
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
-await runService({
+await runPlatformService<ScannerConfig>({
   name: 'scanner',
+  instance,
   log,
-  start: async (ctx) => {
+  buildConfig: buildScannerConfig,
+  healthPort: 8026,
+  start: async ({ bus, store, config, registry }) => {
     const clamd = hostPort('MAILMESH_CLAMD');
     const spamd = hostPort('MAILMESH_SPAMD');
-    const bus = await connectBus({ ...busOptionsFromEnv(`scanner-${instance}`), log });
-    ctx.onShutdown(() => bus.drain());
-    const store = connectObjectStore(objectStoreOptionsFromEnv());
-    ctx.onShutdown(() => store.close());
-    const config = watchConfig<ScannerConfig>(bus, buildScannerConfig, { log });
-    ctx.onShutdown(() => config.stop());
-    await config.ready;
-    const registry = createRegistry('scanner', { instance });
     const dnsFile = env['MAILMESH_DNS_FILE'];
     const hold = /^(scanned|published):(\d+)$/.exec(env['MAILMESH_SCANNER_TEST_HOLD'] ?? '');
     const deps = {
@@ -85,7 +70,7 @@ await runService({
       bus,
       store,
       log,
-      config: () => config.current().value,
+      config,
       deps,
       instance,
       hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
@@ -107,7 +92,7 @@ await runService({
         bus,
         store,
         log,
-        config: () => config.current().value,
+        config,
         deps,
         instance,
         hostname: env['MAILMESH_HOSTNAME'] ?? hostname(),
@@ -115,13 +100,7 @@ await runService({
         registry,
       });
     }
-    const health = await startHealthServer({
-      port: Number(env['MAILMESH_HEALTH_PORT'] ?? 8026),
-      ready: () => (bus.nc.isClosed() ? { ready: false, reason: 'NATS connection closed' } : true),
-      registry,
-    });
-    log.info({ event: events.started, health: health.url, clamd, spamd }, 'scanner consuming');
-    ctx.onShutdown(() => health.close());
+    log.info({ event: events.started, clamd, spamd }, 'scanner consuming');
     return {
       stop: async () => {
         await Promise.all([scanner.stop(), inline?.stop()]);
