@@ -16,6 +16,7 @@ import {
   retryMail,
   staticMailResolver,
   withJob,
+  type QueueRecipient,
   type QueueRecord,
   type QueueStore,
 } from '@mailmesh/queue';
@@ -103,6 +104,41 @@ async function heldJobs(): Promise<number> {
 const copiesAt = (mailId: string): number =>
   mx.received.filter((m) => m.data.toString().includes(mailId)).length;
 
+/** A queue record as the router writes it: one remote MX job for `address`, nothing tried yet. */
+function routedRecord(
+  mailId: string,
+  address: string,
+  state: QueueRecipient['state'] = 'pending',
+): QueueRecord {
+  const domain = address.slice(address.indexOf('@') + 1);
+  const now = new Date();
+  const job = newJob(
+    subjects.deliverRemote(domain),
+    `MX of ${domain}`,
+    { kind: 'remote', domain, nextHop: domain, mx: true },
+    [{ address }],
+  );
+  const empty: QueueRecord = {
+    v: 1,
+    mailId,
+    from: 'a@sh.company.local',
+    receivedAt: now.toISOString(),
+    size: 10,
+    stage: 'queued',
+    updatedAt: now.toISOString(),
+    problems: [],
+    jobs: {},
+  };
+  const recipients = {
+    [address]: {
+      state,
+      attempts: 0,
+      ...(state === 'deleted' ? { doneAt: now.toISOString() } : {}),
+    },
+  };
+  return withJob(empty, `remote:${domain}:25`, { ...job, recipients }, now);
+}
+
 describe('queue retry', () => {
   it('attempts a deferred job now: delivered once, the deferred original gone from the stream', async () => {
     holding = true;
@@ -166,32 +202,7 @@ describe('queue retry', () => {
 
     // Routed, but delivery has not tried it yet: its attempt is due already.
     const queued = '01KBQ0000000000000000000AA';
-    const fresh = withJob(
-      {
-        v: 1,
-        mailId: queued,
-        from: 'a@sh.company.local',
-        receivedAt: new Date().toISOString(),
-        size: 10,
-        stage: 'queued',
-        updatedAt: new Date().toISOString(),
-        problems: [],
-        jobs: {},
-      },
-      'remote:hold.example:25',
-      newJob(
-        subjects.deliverRemote('hold.example'),
-        'MX of hold.example',
-        {
-          kind: 'remote',
-          domain: 'hold.example',
-          nextHop: 'hold.example',
-          mx: true,
-        },
-        [{ address: 'z@hold.example' }],
-      ),
-      new Date(),
-    );
+    const fresh = routedRecord(queued, 'z@hold.example');
     await queue.update(queued, () => fresh);
     const refused = await retryMail({ bus: p.bus, queue }, queued).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(QueueControlError);
@@ -251,37 +262,7 @@ describe('queue delete', () => {
       ['w@stuck.example'],
     );
     // The record says deleted (as deleteMail leaves it) before delivery ever sees the job.
-    const key = 'remote:stuck.example:25';
-    const base = newJob(
-      subjects.deliverRemote('stuck.example'),
-      'MX of stuck.example',
-      {
-        kind: 'remote',
-        domain: 'stuck.example',
-        nextHop: 'stuck.example',
-        mx: true,
-      },
-      [{ address: 'w@stuck.example' }],
-    );
-    const record = withJob(
-      {
-        v: 1,
-        mailId: scan.mailId,
-        from: 'a@sh.company.local',
-        receivedAt: new Date().toISOString(),
-        size: 10,
-        stage: 'queued',
-        updatedAt: new Date().toISOString(),
-        problems: [],
-        jobs: {},
-      },
-      key,
-      {
-        ...base,
-        recipients: { 'w@stuck.example': { state: 'deleted', attempts: 0, doneAt: 'x' } },
-      },
-      new Date(),
-    );
+    const record = routedRecord(scan.mailId, 'w@stuck.example', 'deleted');
     await queue.update(scan.mailId, () => record);
     const sessions = mx.sessions;
     await publishJob(p.bus, job);
