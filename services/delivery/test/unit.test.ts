@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { NodemailerError } from 'nodemailer';
+import { create } from '@bufbuild/protobuf';
+import { DeliveryJobSchema, RouteKind } from '@mailmesh/proto';
+import { newJob, withJob, type QueueRecord } from '@mailmesh/queue';
 
 import {
   classifyError,
@@ -14,6 +17,7 @@ import {
   retryDelayMs,
   settingsFromEnv,
   SettingsError,
+  updateRecord,
 } from '../src/index.js';
 
 const err = (fields: Partial<NodemailerError> & { message?: string }): NodemailerError =>
@@ -173,5 +177,66 @@ describe('mailbox key grammar', () => {
       'msg.zhang=2Esan=40sh=2Ecompany=2Elocal.INBOX.7',
     );
     expect(mailboxKeys.folderMessages('a@b.c', 'Junk')).toBe('msg.a=40b=2Ec.Junk.>');
+  });
+});
+
+describe('queue record after an attempt', () => {
+  it('a recipient deleted while the attempt ran stays deleted unless it was delivered', () => {
+    const mailId = '01KBQ0000000000000000000AA';
+    const route = { kind: 'remote', domain: 'x.example', nextHop: 'x.example', port: 25 } as const;
+    const key = 'remote:x.example:25';
+    const base = newJob('mail.deliver.remote.x.example', 'MX of x.example', route, [
+      { address: 'a@x.example' },
+      { address: 'b@x.example' },
+    ]);
+    const now = new Date('2026-12-04T10:00:00Z');
+    const empty: QueueRecord = {
+      v: 1,
+      mailId,
+      from: 's@sh.company.local',
+      receivedAt: now.toISOString(),
+      size: 1,
+      stage: 'queued',
+      updatedAt: now.toISOString(),
+      problems: [],
+      jobs: {},
+    };
+    const deleted = { state: 'deleted', attempts: 0, doneAt: now.toISOString() } as const;
+    const cur = withJob(
+      empty,
+      key,
+      { ...base, recipients: { 'a@x.example': deleted, 'b@x.example': deleted } },
+      now,
+    );
+    const job = create(DeliveryJobSchema, {
+      mailId,
+      recipients: [{ address: 'a@x.example' }, { address: 'b@x.example' }],
+      route: { kind: RouteKind.REMOTE, domain: 'x.example', nextHop: 'x.example', port: 25 },
+    });
+    const error = { kind: 'recipient-refused', code: 451, message: 'try later' } as const;
+    const next = updateRecord(
+      cur,
+      job,
+      key,
+      route,
+      [
+        { kind: 'retry', recipient: 'a@x.example', error },
+        { kind: 'delivered', recipient: 'b@x.example' },
+      ],
+      {
+        now,
+        attempt: 1,
+        nextAttemptAt: new Date('2026-12-04T10:05:00Z'),
+        failureDsn: false,
+        delayDsn: false,
+        seq: 42,
+      },
+    );
+    const after = next.jobs[key]!;
+    expect(after.recipients['a@x.example']).toEqual(deleted);
+    expect(after.recipients['b@x.example']).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(after).toMatchObject({ state: 'partial', seq: 42 });
+    expect(after.nextAttemptAt).toBeUndefined();
+    expect(next.stage).toBe('partial');
   });
 });
