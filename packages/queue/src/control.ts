@@ -97,8 +97,9 @@ const finished = (r: QueueRecord): QueueControlError =>
     `mail ${r.mailId} is ${r.stage}: nothing is left to deliver`,
   );
 
-async function jobMessage(bus: Bus, seq: number): Promise<StoredMsg | null> {
-  return bus.jsm.streams.getMessage(streams.mail.name, { seq }).catch(() => null);
+/** The job message at `seq`; null when it is gone (acked meanwhile). Bus errors throw. */
+function jobMessage(bus: Bus, seq: number): Promise<StoredMsg | null> {
+  return bus.jsm.streams.getMessage(streams.mail.name, { seq });
 }
 
 /** Deletes a job message; false when it is gone already (acked meanwhile). */

@@ -69,7 +69,14 @@ export async function runQueueShow(o: QueueCommandOptions & { id: string }): Pro
 
 /** Who asked, for the trace of a deletion: `mailmesh queue delete` by user@host. */
 function actor(): string {
-  return `mailmesh queue delete (${userInfo().username}@${hostname()})`;
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry for this uid (common in containers).
+    user = `uid ${process.getuid?.() ?? '?'}`;
+  }
+  return `mailmesh queue delete (${user}@${hostname()})`;
 }
 
 export async function runQueueRetry(o: QueueCommandOptions & { id: string }): Promise<void> {
