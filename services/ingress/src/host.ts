@@ -567,12 +567,16 @@ export class IngressHost {
       paused = false;
       conn.resume();
     };
-    // A small message is also kept as the lines arrived (still dot-stuffed): at the
-    // final dot it is stored from these, with no pass through Haraka's message
-    // stream, byte for byte as the client sent it (DKIM-safe).
+    // A small message is kept as the lines arrived (still dot-stuffed) and stored
+    // from them at the final dot, byte for byte as the client sent it (DKIM-safe).
+    // Until the body outgrows inlineBodyMaxBytes, Haraka's message stream gets
+    // nothing: `discard_data` keeps Haraka parsing the header section but skips the
+    // stream. A body that outgrows it has its kept lines replayed into the stream,
+    // which takes the rest: the stream is the path of large mail only.
     const raw: Buffer[] = [];
     let rawBytes = 0;
     let keepRaw = true;
+    txn.discard_data = true;
     txn.notes['mailmesh_raw'] = (): readonly Buffer[] | undefined => (keepRaw ? raw : undefined);
     txn.add_data = (line) => {
       if (txn.data_bytes > max) {
@@ -581,11 +585,15 @@ export class IngressHost {
       }
       if (keepRaw) {
         rawBytes += line.length;
-        if (rawBytes <= inlineBodyMaxBytes && Buffer.isBuffer(line)) raw.push(line);
-        else {
-          keepRaw = false;
-          raw.length = 0;
+        if (rawBytes <= inlineBodyMaxBytes && Buffer.isBuffer(line)) {
+          raw.push(line);
+          addData(line);
+          return;
         }
+        keepRaw = false;
+        txn.discard_data = false;
+        for (const kept of raw) stream.add_line(kept);
+        raw.length = 0;
       }
       addData(line);
       // Haraka's message stream queues lines in memory while its spool file write
@@ -665,8 +673,8 @@ export class IngressHost {
         txn.notes['mailmesh_raw'] as (() => readonly Buffer[] | undefined) | undefined
       )?.();
       let body: Readable | Buffer;
-      if (raw && txn.found_hb_sep) {
-        body = storedMessage(received, raw);
+      if (raw) {
+        body = storedMessage(received, raw, { headerSectionEnded: txn.found_hb_sep === true });
       } else {
         txn.add_leading_header('Received', received);
         // dot_stuffed: the stream holds the lines as sent; the stored copy is unstuffed (RFC 5321 §4.5.2).
@@ -846,8 +854,38 @@ export function fromAddresses(fields: readonly string[]): string[] | undefined {
  * The message as stored: our Received field, then the lines as the client sent
  * them with the transparency dot removed (RFC 5321 §4.5.2).
  */
-export function storedMessage(received: string, lines: readonly Buffer[]): Buffer {
+export function storedMessage(
+  received: string,
+  lines: readonly Buffer[],
+  opts: { headerSectionEnded?: boolean } = {},
+): Buffer {
   const parts: Buffer[] = [Buffer.from(`Received: ${received.replace(/\r?\n/g, '\r\n')}\r\n`)];
-  for (const line of lines) parts.push(line[0] === 0x2e ? line.subarray(1) : line);
+  const end = opts.headerSectionEnded === false ? headerSectionLength(lines) : -1;
+  for (let i = 0; i < lines.length; i++) {
+    if (i === end) parts.push(CRLF);
+    const line = lines[i]!;
+    parts.push(line[0] === 0x2e ? line.subarray(1) : line);
+  }
+  if (end === lines.length) parts.push(CRLF);
   return Buffer.concat(parts);
+}
+
+const CRLF = Buffer.from('\r\n');
+const HEADER_LINE = /^(?:[^\s:]*:|[ \t])/;
+
+/**
+ * A message without the blank line that ends its header section: how many of its
+ * first lines are its header section. Haraka's rule (Transaction.end_data): the
+ * run of lines that look like a field or a folded continuation, at least one; the
+ * blank line then goes after them.
+ */
+function headerSectionLength(lines: readonly Buffer[]): number {
+  let n = 0;
+  while (n < lines.length) {
+    const line = lines[n]!;
+    const text = (line[0] === 0x2e ? line.subarray(1) : line).toString('latin1');
+    if (!HEADER_LINE.test(text)) break;
+    n++;
+  }
+  return Math.max(n, Math.min(1, lines.length));
 }

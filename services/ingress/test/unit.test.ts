@@ -326,6 +326,29 @@ describe('envelope pieces', () => {
     );
   });
 
+  it('stores a message without a blank line after its header section the way Haraka repairs one', () => {
+    const stored = (lines: string[]): string =>
+      storedMessage(
+        'r',
+        lines.map((l) => Buffer.from(l)),
+        { headerSectionEnded: false },
+      ).toString();
+    // The run of field and continuation lines is the header section; the blank line follows it.
+    expect(stored(['Subject: x\r\n', '\tfolded\r\n', 'no colon here\r\n', 'To: y\r\n'])).toBe(
+      'Received: r\r\nSubject: x\r\n\tfolded\r\n\r\nno colon here\r\nTo: y\r\n',
+    );
+    // Only fields: the blank line ends the message.
+    expect(stored(['Subject: x\r\n', 'To: y\r\n'])).toBe(
+      'Received: r\r\nSubject: x\r\nTo: y\r\n\r\n',
+    );
+    // Nothing looks like a field: the first line still counts as the header section (Haraka's rule).
+    expect(stored(['just text\r\n', 'more\r\n'])).toBe('Received: r\r\njust text\r\n\r\nmore\r\n');
+    // An empty DATA: our Received field and the blank line.
+    expect(stored([])).toBe('Received: r\r\n\r\n');
+    // The transparency dot is removed before a line is judged.
+    expect(stored(['..x: y\r\n', 'body\r\n'])).toBe('Received: r\r\n.x: y\r\n\r\nbody\r\n');
+  });
+
   it('load report', () => {
     const r = fromBinary(LoadReportSchema, loadReport('ingress-0', 7, 1_000));
     expect([r.service, r.instance, r.activeSessions]).toEqual(['ingress', 'ingress-0', 7]);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { NetworkList, type PlatformConfig } from '@mailmesh/config';
+import { deepFreeze } from '@mailmesh/runtime';
 import type { ProxyV2Header } from '../proxy/v2.js';
 import type { KeyPair } from '../tls.js';
 import { harakaFiles } from './files.js';
@@ -155,19 +156,36 @@ interface MessageStreamModule {
   prototype: { spooling: boolean; destroy: (this: { spooling: boolean }) => void };
 }
 
+interface HarakaConfigModule {
+  get: (...args: unknown[]) => unknown;
+}
+
+/**
+ * The Haraka config files read for every connection or transaction: `results.ini`
+ * (haraka-results, twice per session), `connection.ini` (the PROXY check) and `me`.
+ */
+const PER_CONNECTION_FILES = new Set(['results.ini', 'connection.ini', 'me']);
+
 let trimmed = false;
 
 /**
- * Two costs stock Haraka pays for every mail that buy nothing here, each about
- * 1.5% of the ingress process under `bench:ingress` (node --cpu-prof):
+ * Costs stock Haraka pays for every mail that buy nothing here, measured with
+ * `bench:ingress` under node --cpu-prof:
  *
  * - `Connection.respond` calls `os.hostname()` (a uname(2)) for every reply, to
  *   tag refusals with `[uuid@host]`. A pod keeps its host name while it runs, so
- *   the name is read once; this applies to the whole process.
+ *   the name is read once; this applies to the whole process. (~1.5%)
  * - On every transaction reset the message stream unlinks its spool file even if
  *   it never spooled to disk (the `spooling` flag stayed false), which queues an
  *   `fs.unlink` that fails with ENOENT. Such a stream has no file, fd or pending
- *   open, so it is left to the garbage collector.
+ *   open, so it is left to the garbage collector. (~1.5%)
+ * - Every `config.get` of haraka-config resolves and checks the path, builds a
+ *   cache key, merges the override directory's copy into the default one and
+ *   deep-clones the result; four per session (~5%). The per-connection files are
+ *   written once by bootHaraka and never change while the process runs, so each
+ *   (file, options) is read once and the value shared, frozen: a caller that
+ *   wrote to it would fail loudly instead of changing it for every other.
+ *   Reads with a reload callback, and every other file, go to haraka-config.
  */
 function trimHotPaths(harakaRequire: NodeJS.Require): void {
   if (trimmed) return;
@@ -179,6 +197,19 @@ function trimHotPaths(harakaRequire: NodeJS.Require): void {
   const destroy = stream.prototype.destroy;
   stream.prototype.destroy = function (this: { spooling: boolean }): void {
     if (this.spooling) destroy.call(this);
+  };
+  const config = harakaRequire('haraka-config') as HarakaConfigModule;
+  const get = config.get.bind(config);
+  const read = new Map<string, unknown>();
+  config.get = (...args: unknown[]): unknown => {
+    const file = args[0];
+    if (typeof file !== 'string' || !PER_CONNECTION_FILES.has(file)) return get(...args);
+    if (args.some((a) => typeof a === 'function')) return get(...args);
+    const key = JSON.stringify(args);
+    if (read.has(key)) return read.get(key);
+    const value = deepFreeze(get(...args));
+    read.set(key, value);
+    return value;
   };
 }
 

@@ -22,6 +22,8 @@ export interface HarakaHeader {
 export interface HarakaMessageStream {
   /** Bytes queued in memory, not yet in the stream's spool file. */
   readonly buffered: number;
+  /** Appends one line as the client sent it (dot-stuffed); Transaction.add_data's sink. */
+  add_line(line: Buffer): void;
   pipe<T extends Writable>(
     dest: T,
     options?: { line_endings?: string; dot_stuffed?: boolean; ending_dot?: boolean },
