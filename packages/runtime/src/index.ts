@@ -49,6 +49,12 @@ export {
   type PutOptions,
   type PutResult,
 } from './objectstore.js';
+export {
+  objectWriterThread,
+  type ObjectWriter,
+  type ObjectWriterThreadOptions,
+  type ThreadedObjectWriter,
+} from './object-writer.js';
 
 export {
   createLogger,

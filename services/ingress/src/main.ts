@@ -19,7 +19,13 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSnapshot, type ConfigSnapshot } from '@mailmesh/config';
-import { createLogger, initTracing, runPlatformService } from '@mailmesh/runtime';
+import {
+  createLogger,
+  initTracing,
+  objectStoreOptionsFromEnv,
+  objectWriterThread,
+  runPlatformService,
+} from '@mailmesh/runtime';
 import { fileResolver } from './spf.js';
 import { instanceToken, startIngress } from './start.js';
 
@@ -38,9 +44,16 @@ await runPlatformService<ConfigSnapshot>({
   start: async (ctx) => {
     ctx.onShutdown(() => tracing.shutdown());
     const dnsFile = env['MAILMESH_DNS_FILE'];
+    // Spool PUTs run in a worker thread: their client CPU stays off the SMTP loop.
+    const spoolWriter = objectWriterThread(objectStoreOptionsFromEnv(env), {
+      onThreadError: (err) =>
+        log.error({ event: 'ingress.spool_writer_failed', err }, 'spool writer thread failed'),
+    });
+    ctx.onShutdown(() => spoolWriter.close());
     const ingress = await startIngress({
       bus: ctx.bus,
       store: ctx.store,
+      spoolWriter,
       snapshot: ctx.config,
       workDir: env['MAILMESH_INGRESS_DIR'] ?? join(tmpdir(), `mailmesh-ingress-${instance}`),
       instance,

@@ -14,6 +14,7 @@ import {
   type Bus,
   type Logger,
   type ObjectStore,
+  type ObjectWriter,
   type Registry,
 } from '@mailmesh/runtime';
 import { SpoolBatcher } from './accept/segments.js';
@@ -56,6 +57,11 @@ export interface IngressOptions {
   readonly spoolAfterBytes?: number;
   /** Group commit: how long a spool write waits for company under load (SpoolBatcher). */
   readonly spoolLingerMs?: number;
+  /**
+   * Writes the group commit's objects; default `store`. The bin passes an
+   * objectWriterThread so the PUTs' client CPU is off the SMTP event loop.
+   */
+  readonly spoolWriter?: ObjectWriter;
 }
 
 export interface Ingress {
@@ -147,7 +153,7 @@ export async function startIngress(opts: IngressOptions): Promise<Ingress> {
         },
         store: opts.store,
         spool: new SpoolBatcher({
-          store: opts.store,
+          store: opts.spoolWriter ?? opts.store,
           log,
           ...(opts.spoolLingerMs !== undefined ? { lingerMs: opts.spoolLingerMs } : {}),
           onStored: (mails) => {

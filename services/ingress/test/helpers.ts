@@ -24,6 +24,7 @@ import { configKeys, consumers, type Envelope, EnvelopeSchema, kvBuckets } from 
 import {
   connectBus,
   connectObjectStore,
+  objectWriterThread,
   provision,
   createLogger,
   watchConfig,
@@ -199,6 +200,8 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
   const bus = await connectBus({ servers: nats.url, name: 'ingress-test', timeoutMs: 5_000 });
   await provision(bus);
   const store = connectObjectStore({ ...minio.connection, partSizeBytes: 5 * 1024 * 1024 });
+  // As in the bin: spool PUTs go through a writer thread.
+  const spoolWriter = objectWriterThread(minio.connection);
   const tls = await makeCert(dir, 'mx.test.local');
   const ports: Ports = {
     mx: await freePort(),
@@ -217,6 +220,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
   const ingress = await startIngress({
     bus,
     store,
+    spoolWriter,
     snapshot: () => watcher.current().value as ConfigSnapshot,
     workDir: join(dir, 'haraka'),
     instance: 'test-ingress',
@@ -250,6 +254,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
       await watcher.stop().catch(() => undefined);
       await bus.close().catch(() => undefined);
       await store.close();
+      await spoolWriter.close();
       await Promise.all([nats.stop(), minio.stop()]);
       await rm(dir, { recursive: true, force: true });
     },

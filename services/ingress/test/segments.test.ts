@@ -5,7 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectBuckets, spoolKey, spoolSegmentKey } from '@mailmesh/proto';
-import { connectObjectStore, newMailId, type ObjectStore } from '@mailmesh/runtime';
+import {
+  connectObjectStore,
+  newMailId,
+  objectWriterThread,
+  type ObjectStore,
+  type ObjectWriter,
+  type ThreadedObjectWriter,
+} from '@mailmesh/runtime';
 import { startMinio, type MinioPeer } from '@mailmesh/testkit';
 
 import { SpoolBatcher, type SpoolSlot } from '../src/accept/segments.js';
@@ -13,15 +20,18 @@ import { spoolKeys, testLog } from './helpers.js';
 
 let minio: MinioPeer;
 let store: ObjectStore;
+let thread: ThreadedObjectWriter;
 
 beforeAll(async () => {
   minio = await startMinio();
   store = connectObjectStore(minio.connection);
+  thread = objectWriterThread(minio.connection);
   await store.ensureBuckets([objectBuckets.spool]);
 }, 60_000);
 
 afterAll(async () => {
   await store?.close();
+  await thread?.close();
   await minio?.stop();
 });
 
@@ -35,10 +45,18 @@ async function readSlot(slot: SpoolSlot): Promise<Buffer> {
   });
 }
 
-describe('SpoolBatcher', () => {
+// The bin writes through a worker thread; the in-process store is the default.
+describe.each([
+  ['the in-process store', (): ObjectWriter => store],
+  ['a writer thread', (): ObjectWriter => thread],
+])('SpoolBatcher writing through %s', (_name, writer) => {
   it('writes a lone body under its own spoolKey, at once', async () => {
     const stored: number[] = [];
-    const spool = new SpoolBatcher({ store, log: testLog, onStored: (n) => stored.push(n) });
+    const spool = new SpoolBatcher({
+      store: writer(),
+      log: testLog,
+      onStored: (n) => stored.push(n),
+    });
     const id = newMailId();
     const slot = await spool.write(id, body(1), 10_000);
     expect(slot).toMatchObject({ key: spoolKey(id), offset: 0, length: body(1).length });
@@ -49,7 +67,11 @@ describe('SpoolBatcher', () => {
 
   it('batches the bodies that arrive while a write is in flight; each range is exact', async () => {
     const stored: number[] = [];
-    const spool = new SpoolBatcher({ store, log: testLog, onStored: (n) => stored.push(n) });
+    const spool = new SpoolBatcher({
+      store: writer(),
+      log: testLog,
+      onStored: (n) => stored.push(n),
+    });
     const ids = Array.from({ length: 40 }, () => newMailId());
     const slots = await Promise.all(ids.map((id, i) => spool.write(id, body(i), 10_000)));
     // The first goes alone (nothing was in flight); the rest queued behind it.
@@ -67,7 +89,7 @@ describe('SpoolBatcher', () => {
 
   it('removes an object once every mail in it was refused, keeps it when one was accepted', async () => {
     // No linger here: which mails share an object depends only on the write in flight.
-    const spool = new SpoolBatcher({ store, log: testLog, lingerMs: 0 });
+    const spool = new SpoolBatcher({ store: writer(), log: testLog, lingerMs: 0 });
     const first = newMailId();
     const ids = Array.from({ length: 6 }, () => newMailId());
     const lone = spool.write(first, body(0), 10_000);
@@ -100,7 +122,7 @@ describe('SpoolBatcher', () => {
   it('under a steady flow, a write lingers for the next body; a lone mail never waits', async () => {
     const stored: number[] = [];
     const spool = new SpoolBatcher({
-      store,
+      store: writer(),
       log: testLog,
       lingerMs: 200,
       onStored: (n) => stored.push(n),
@@ -122,7 +144,7 @@ describe('SpoolBatcher', () => {
 
   it('rejects every waiter of a failed write, leaving no object; flows again after a restart', async () => {
     const before = await spoolKeys(store);
-    const spool = new SpoolBatcher({ store, log: testLog });
+    const spool = new SpoolBatcher({ store: writer(), log: testLog });
     await minio.kill();
     try {
       const results = await Promise.allSettled(
@@ -151,7 +173,7 @@ describe('SpoolBatcher', () => {
   }, 60_000);
 
   it('gives up on a write that outlives its deadline and removes what lands later', async () => {
-    const spool = new SpoolBatcher({ store, log: testLog });
+    const spool = new SpoolBatcher({ store: writer(), log: testLog });
     const pid = minio.pid!;
     const ids = Array.from({ length: 4 }, () => newMailId());
     process.kill(pid, 'SIGSTOP'); // MinIO hangs: the PUT neither fails nor finishes

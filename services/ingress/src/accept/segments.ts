@@ -14,7 +14,7 @@
  * mails' bytes in it are referenced by no envelope.
  */
 import { objectBuckets, spoolKey, spoolSegmentKey } from '@mailmesh/proto';
-import type { Logger, ObjectStore } from '@mailmesh/runtime';
+import type { Logger, ObjectWriter } from '@mailmesh/runtime';
 
 /** Two arrivals closer than this mean mail is flowing: worth lingering for company. */
 const BUSY_WINDOW_MS = 50;
@@ -33,7 +33,8 @@ export interface SpoolSlot {
 }
 
 export interface SpoolBatcherOptions {
-  readonly store: ObjectStore;
+  /** Where segments go: the ObjectStore itself, or a writer thread (objectWriterThread). */
+  readonly store: ObjectWriter;
   readonly log: Logger;
   /** Most bytes in one segment; default 4 MiB (one PUT, below the 5 MiB part size). */
   readonly maxSegmentBytes?: number;
