@@ -13,6 +13,7 @@
  *   MAILMESH_INGRESS_DIR     Haraka config + message spool (default: $TMPDIR/mailmesh-ingress-<instance>)
  *   MAILMESH_DNS_FILE        optional JSON table of DNS answers for SPF instead of the system resolver
  *   MAILMESH_SPOOL_LINGER_MS under load, how long a spool write waits to share its PUT (default 3; 0 = never)
+ *   MAILMESH_SPOOL_THREAD    1 (default): spool PUTs run in a worker thread; 0: on the SMTP event loop
  *   MAILMESH_LOG_LEVEL       pino level (default info)
  *   MAILMESH_TRACE_CONSOLE   1 = print finished spans (OpenTelemetry) to stdout
  */
@@ -45,15 +46,21 @@ await runPlatformService<ConfigSnapshot>({
     ctx.onShutdown(() => tracing.shutdown());
     const dnsFile = env['MAILMESH_DNS_FILE'];
     // Spool PUTs run in a worker thread: their client CPU stays off the SMTP loop.
-    const spoolWriter = objectWriterThread(objectStoreOptionsFromEnv(env), {
-      onThreadError: (err) =>
-        log.error({ event: 'ingress.spool_writer_failed', err }, 'spool writer thread failed'),
-    });
-    ctx.onShutdown(() => spoolWriter.close());
+    const spoolWriter =
+      env['MAILMESH_SPOOL_THREAD'] === '0'
+        ? undefined
+        : objectWriterThread(objectStoreOptionsFromEnv(env), {
+            onThreadError: (err) =>
+              log.error(
+                { event: 'ingress.spool_writer_failed', err },
+                'spool writer thread failed',
+              ),
+          });
+    if (spoolWriter) ctx.onShutdown(() => spoolWriter.close());
     const ingress = await startIngress({
       bus: ctx.bus,
       store: ctx.store,
-      spoolWriter,
+      ...(spoolWriter ? { spoolWriter } : {}),
       snapshot: ctx.config,
       workDir: env['MAILMESH_INGRESS_DIR'] ?? join(tmpdir(), `mailmesh-ingress-${instance}`),
       instance,
