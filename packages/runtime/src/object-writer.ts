@@ -37,6 +37,8 @@ export interface ThreadedObjectWriter extends ObjectWriter {
 export interface ObjectWriterThreadOptions {
   /** Told when the thread fails or exits unexpectedly (it is restarted on the next call). */
   readonly onThreadError?: (err: Error) => void;
+  /** Told of every thread started: the first at once, a replacement after one died. */
+  readonly onThreadStarted?: (worker: Worker) => void;
 }
 
 /** What the calling thread sends. */
@@ -184,6 +186,7 @@ export function objectWriterThread(
       opts.onThreadError?.(new Error(`object writer thread exited with code ${code}`));
       failAll(`object writer thread exited (code ${code})`);
     });
+    opts.onThreadStarted?.(w);
     return w;
   };
   worker = spawn();
@@ -213,7 +216,13 @@ export function objectWriterThread(
           reject(e);
         },
       });
-      w.postMessage(request, transfer);
+      try {
+        w.postMessage(request, transfer);
+      } catch (err) {
+        pending.delete(request.id);
+        done();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   };
 

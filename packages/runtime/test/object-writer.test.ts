@@ -4,6 +4,7 @@
  * in-process store raises, deadlines and abort signals reach the thread, and the
  * caller's buffer is left untouched.
  */
+import type { Worker } from 'node:worker_threads';
 import { objectBuckets } from '@mailmesh/proto';
 import { startMinio, type MinioPeer } from '@mailmesh/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,37 @@ describe('objectWriterThread', () => {
     await writer.put(bucket, key, Buffer.from('back'), { timeoutMs: 20_000 });
     expect((await store.getBuffer(bucket, key)).toString()).toBe('back');
   }, 60_000);
+
+  it('fails the calls in flight when its thread dies, and starts a new one for the next call', async () => {
+    const threads: Worker[] = [];
+    const errors: string[] = [];
+    const w = objectWriterThread(minio.connection, {
+      onThreadStarted: (t) => threads.push(t),
+      onThreadError: (err) => errors.push(err.message),
+    });
+    try {
+      const first = `writer/${newMailId()}.eml`;
+      await w.put(bucket, first, Buffer.from('one'), { timeoutMs: 10_000 });
+      const pid = minio.pid!;
+      process.kill(pid, 'SIGSTOP'); // the next PUT stays in flight until the thread is gone
+      let inFlight: Promise<string>;
+      try {
+        inFlight = errorName(w.put(bucket, `writer/${newMailId()}`, Buffer.from('two')));
+        await new Promise((r) => setTimeout(r, 100));
+        await threads[0]!.terminate();
+        expect(await inFlight).toBe('ObjectStoreUnavailableError');
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      expect(errors).toEqual(['object writer thread exited with code 1']);
+      const next = `writer/${newMailId()}.eml`;
+      await w.put(bucket, next, Buffer.from('three'), { timeoutMs: 10_000 });
+      expect(threads).toHaveLength(2);
+      expect((await store.getBuffer(bucket, next)).toString()).toBe('three');
+    } finally {
+      await w.close();
+    }
+  }, 30_000);
 
   it('refuses calls once closed', async () => {
     const w = objectWriterThread(minio.connection);
