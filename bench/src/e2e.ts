@@ -26,8 +26,9 @@
  * BENCH_DAEMON_SESSIONS ("10"), BENCH_DAEMON_RUNS (1), BENCH_E2E_PROFILE (services to
  * run under node --cpu-prof, e.g. "delivery,scanner"; profiles are kept in a temp dir),
  * BENCH_SYSTEMS ("postfix,mailmesh-sink,mailmesh-mailbox"), BENCH_PROBE (30 mails sent one at a
- * time for the latency without load; 0 skips).
- * Writes bench/results/e2e-<date>.md and prints it.
+ * time for the latency without load; 0 skips), BENCH_OUT (results file; default
+ * bench/results/e2e-<date>.md).
+ * Writes the results file and prints it.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { sleep, treeCpuMs } from './proc.js';
@@ -335,8 +336,9 @@ const md = [
   '',
 ].join('\n');
 
-const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
-mkdirSync(resultsDir, { recursive: true });
-const file = join(resultsDir, `e2e-${date}.md`);
+const file =
+  env['BENCH_OUT'] ??
+  join(dirname(fileURLToPath(import.meta.url)), '..', 'results', `e2e-${date}.md`);
+mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, md);
 process.stdout.write(md + `\nwritten to ${file}\n`);
