@@ -577,7 +577,12 @@ export class IngressHost {
     let rawBytes = 0;
     let keepRaw = true;
     txn.discard_data = true;
-    txn.notes['mailmesh_raw'] = (): readonly Buffer[] | undefined => (keepRaw ? raw : undefined);
+    // Haraka repairs a message without the blank line after its header section at
+    // the final dot (Transaction.end_data sets found_hb_sep): whether the client sent
+    // one is known only while the lines arrive.
+    let separatorSent = false;
+    txn.notes['mailmesh_raw'] = (): RawMessage | undefined =>
+      keepRaw ? { lines: raw, headerSectionEnded: separatorSent } : undefined;
     txn.add_data = (line) => {
       if (txn.data_bytes > max) {
         txn.discard_data = true;
@@ -588,6 +593,7 @@ export class IngressHost {
         if (rawBytes <= inlineBodyMaxBytes && Buffer.isBuffer(line)) {
           raw.push(line);
           addData(line);
+          separatorSent ||= txn.found_hb_sep === true;
           return;
         }
         keepRaw = false;
@@ -669,12 +675,10 @@ export class IngressHost {
         recipients: recipients.map((r) => r.address),
         at: new Date(started),
       });
-      const raw = (
-        txn.notes['mailmesh_raw'] as (() => readonly Buffer[] | undefined) | undefined
-      )?.();
+      const raw = (txn.notes['mailmesh_raw'] as (() => RawMessage | undefined) | undefined)?.();
       let body: Readable | Buffer;
       if (raw) {
-        body = storedMessage(received, raw, { headerSectionEnded: txn.found_hb_sep === true });
+        body = storedMessage(received, raw.lines, { headerSectionEnded: raw.headerSectionEnded });
       } else {
         txn.add_leading_header('Received', received);
         // dot_stuffed: the stream holds the lines as sent; the stored copy is unstuffed (RFC 5321 §4.5.2).
@@ -848,6 +852,13 @@ export function fromAddresses(fields: readonly string[]): string[] | undefined {
     return undefined;
   }
   return out.length > 0 ? out : undefined;
+}
+
+/** A small message as the client sent it (dot-stuffed lines), kept during DATA. */
+interface RawMessage {
+  readonly lines: readonly Buffer[];
+  /** The client sent the blank line that ends the header section. */
+  readonly headerSectionEnded: boolean;
 }
 
 /**

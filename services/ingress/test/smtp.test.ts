@@ -917,6 +917,51 @@ describe('SMTP smuggling', () => {
   });
 });
 
+describe('a message without the blank line after its header section', () => {
+  // Haraka finds the header section of such a message at the final dot: the run of
+  // field and continuation lines. The stored copy gets the blank line after that run,
+  // and keeps every line of the body.
+  it.each([
+    [
+      'fields, then text',
+      'Subject: no separator\r\nTo: zhang.san@x\r\nfirst body line\r\n..dotted\r\n',
+      'Subject: no separator\r\nTo: zhang.san@x\r\n\r\nfirst body line\r\n.dotted\r\n',
+      'no separator',
+    ],
+    [
+      'fields only',
+      'Subject: only fields\r\nX-Extra: 1\r\n',
+      'Subject: only fields\r\nX-Extra: 1\r\n\r\n',
+      'only fields',
+    ],
+  ] as const)(
+    '%s: 250, stored with the blank line, body kept',
+    async (_n, data, stored, subject) => {
+      await drain();
+      const c = await RawSmtp.open(rig.ports.mx);
+      await c.reply();
+      await c.command('EHLO client.example.org');
+      await c.command('MAIL FROM:<a@example.org>');
+      await c.command(`RCPT TO:<zhang.san@${DOMAIN}>`);
+      expect((await c.command('DATA')).code).toBe(354);
+      c.write(`${data}.\r\n`);
+      const reply = await c.reply();
+      c.close();
+      expect(reply.code).toBe(250);
+      const [env] = await takeEnvelopes(rig.bus, 1);
+      expect(env!.subject).toBe(subject);
+      const body = await rig.store.getBuffer(env!.spool!.bucket, env!.spool!.key, {
+        range: { offset: Number(env!.spool!.offset), length: Number(env!.spool!.length) },
+      });
+      const text = body.toString('latin1');
+      // Our Received field (two lines), then the client's lines.
+      expect(text.startsWith('Received: ')).toBe(true);
+      expect(text.slice(text.indexOf('\r\nSubject: ') + 2)).toBe(stored);
+      expect(createHash('sha256').update(body).digest('hex')).toBe(env!.sha256);
+    },
+  );
+});
+
 describe('audit, load report, metrics', () => {
   it('publishes one chained session record per session to audit.session', async () => {
     const r = await swaks([

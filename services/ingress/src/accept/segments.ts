@@ -48,6 +48,11 @@ export interface SpoolBatcherOptions {
   readonly lingerMs?: number;
   /** Told of every object stored: how many mails it holds. */
   readonly onStored?: (mails: number) => void;
+  /**
+   * How long a PUT may run past the latest deadline of its mails; default 5 s. The
+   * mails are answered at their deadline regardless.
+   */
+  readonly putGraceMs?: number;
 }
 
 interface Waiter {
@@ -94,11 +99,13 @@ export class SpoolBatcher {
   private readonly maxBytes: number;
   private readonly maxMails: number;
   private readonly lingerMs: number;
+  private readonly putGraceMs: number;
 
   constructor(private readonly opts: SpoolBatcherOptions) {
     this.maxBytes = opts.maxSegmentBytes ?? 4 * 1024 * 1024;
     this.maxMails = opts.maxSegmentMails ?? 256;
     this.lingerMs = Math.max(0, opts.lingerMs ?? 3);
+    this.putGraceMs = Math.max(0, opts.putGraceMs ?? 5_000);
   }
 
   /** Stores `body` (alone or in a segment); resolves once it is in S3. */
@@ -186,7 +193,11 @@ export class SpoolBatcher {
     const first = batch[0]!;
     const key = batch.length === 1 ? spoolKey(first.mailId) : spoolSegmentKey(first.mailId);
     const body = batch.length === 1 ? first.body : Buffer.concat(batch.map((w) => w.body));
-    const timeoutMs = Math.max(1, Math.max(...batch.map((w) => w.deadline)) - Date.now());
+    // The waiters give up at their deadline (451); the PUT gets a grace period past
+    // it, so that an S3 that was only slow finishes and the object is removed below
+    // as one none of whose mails was accepted, instead of landing unseen.
+    const timeoutMs =
+      Math.max(1, Math.max(...batch.map((w) => w.deadline)) - Date.now()) + this.putGraceMs;
     try {
       await this.opts.store.put(objectBuckets.spool, key, body, {
         timeoutMs,
@@ -195,6 +206,8 @@ export class SpoolBatcher {
       });
     } catch (err) {
       for (const w of batch) if (!w.abandoned) w.reject(err);
+      // A PUT cut off by its deadline may still be stored once S3 reads the request.
+      if (isUnknownOutcome(err)) void this.discard(key);
       return;
     }
     this.opts.onStored?.(batch.length);
@@ -229,6 +242,11 @@ export class SpoolBatcher {
         ),
     );
   }
+}
+
+/** A PUT that timed out or was aborted: S3 may or may not have stored it. */
+function isUnknownOutcome(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ObjectStoreTimeoutError';
 }
 
 function once(fn: (accepted: boolean) => Promise<void>): (accepted: boolean) => Promise<void> {
