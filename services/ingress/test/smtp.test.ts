@@ -868,14 +868,20 @@ async function mailStreamIsEmptyAfterDrain(): Promise<boolean> {
   return info.state.messages === 0;
 }
 
+/** A raw MX session from a@example.org to zhang.san, past DATA's 354. */
+async function rawData(helo: string): Promise<RawSmtp> {
+  const c = await RawSmtp.open(rig.ports.mx);
+  await c.reply();
+  await c.command(`EHLO ${helo}`);
+  await c.command('MAIL FROM:<a@example.org>');
+  await c.command(`RCPT TO:<zhang.san@${DOMAIN}>`);
+  expect((await c.command('DATA')).code).toBe(354);
+  return c;
+}
+
 describe('SMTP smuggling', () => {
   const smuggle = async (payload: string): Promise<{ replies: number[]; closed: boolean }> => {
-    const c = await RawSmtp.open(rig.ports.mx);
-    await c.reply();
-    await c.command('EHLO attacker.test');
-    await c.command('MAIL FROM:<a@example.org>');
-    await c.command(`RCPT TO:<zhang.san@${DOMAIN}>`);
-    expect((await c.command('DATA')).code).toBe(354);
+    const c = await rawData('attacker.test');
     c.write(payload);
     const replies: number[] = [];
     for (;;) {
@@ -938,12 +944,7 @@ describe('a message without the blank line after its header section', () => {
     '%s: 250, stored with the blank line, body kept',
     async (_n, data, stored, subject) => {
       await drain();
-      const c = await RawSmtp.open(rig.ports.mx);
-      await c.reply();
-      await c.command('EHLO client.example.org');
-      await c.command('MAIL FROM:<a@example.org>');
-      await c.command(`RCPT TO:<zhang.san@${DOMAIN}>`);
-      expect((await c.command('DATA')).code).toBe(354);
+      const c = await rawData('client.example.org');
       c.write(`${data}.\r\n`);
       const reply = await c.reply();
       c.close();
