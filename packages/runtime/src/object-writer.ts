@@ -248,7 +248,15 @@ export function objectWriterThread(
         o.signal,
         [copy.buffer],
       );
-      return result ?? { etag: '', size: body.length };
+      if (!result) {
+        throw new ObjectStoreError(
+          endpoint,
+          'put',
+          'NoResult',
+          `${bucket}/${key}: the writer thread answered without the stored object's etag`,
+        );
+      }
+      return result;
     },
     delete: async (bucket, key, o = {}) => {
       await call(

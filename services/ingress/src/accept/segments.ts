@@ -14,7 +14,7 @@
  * mails' bytes in it are referenced by no envelope.
  */
 import { objectBuckets, spoolKey, spoolSegmentKey } from '@mailmesh/proto';
-import type { Logger, ObjectWriter } from '@mailmesh/runtime';
+import { ObjectStoreTimeoutError, type Logger, type ObjectWriter } from '@mailmesh/runtime';
 
 /** Two arrivals closer than this mean mail is flowing: worth lingering for company. */
 const BUSY_WINDOW_MS = 50;
@@ -206,8 +206,9 @@ export class SpoolBatcher {
       });
     } catch (err) {
       for (const w of batch) if (!w.abandoned) w.reject(err);
-      // A PUT cut off by its deadline may still be stored once S3 reads the request.
-      if (isUnknownOutcome(err)) void this.discard(key);
+      // A PUT cut off by its deadline (or aborted) may still be stored once S3 reads
+      // the request: its outcome is unknown, so whatever lands is removed.
+      if (err instanceof ObjectStoreTimeoutError) void this.discard(key);
       return;
     }
     this.opts.onStored?.(batch.length);
@@ -242,11 +243,6 @@ export class SpoolBatcher {
         ),
     );
   }
-}
-
-/** A PUT that timed out or was aborted: S3 may or may not have stored it. */
-function isUnknownOutcome(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ObjectStoreTimeoutError';
 }
 
 function once(fn: (accepted: boolean) => Promise<void>): (accepted: boolean) => Promise<void> {
